@@ -1,0 +1,1 @@
+"""Parley: a horizontally scaled Socket.IO chat backend (gateway, persistence, presence)."""

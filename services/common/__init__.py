@@ -1,0 +1,1 @@
+"""The wire contract shared by every service: message model, ids, tokens, settings."""

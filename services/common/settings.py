@@ -1,0 +1,139 @@
+"""Settings of every Parley service, read once from ``PARLEY_*`` environment variables.
+
+One frozen object for all roles (gateway, persistence worker, presence service): a service
+reads the fields it needs and ignores the rest. Parsing fails fast and names the bad key.
+Secrets never appear in ``repr``. The README's settings table documents the same defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+
+MODES = ("cluster", "single")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- process ---
+    mode: str = "cluster"  # "cluster" (Redis/Kafka/Cassandra) or "single" (embedded adapters)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    pod_id: str = ""  # unique per process; default hostname + a random boot suffix
+    log_level: str = "info"
+    cors_origins: str = "*"  # comma-separated origins allowed to open Socket.IO sessions
+
+    # --- auth ---
+    jwt_secret: str = field(default="parley-dev-secret-change-me-in-production", repr=False)
+    jwt_algorithm: str = "HS256"
+    jwt_public_key: str = field(default="", repr=False)  # PEM, for RS256
+    jwt_leeway_seconds: int = 30
+    dev_token_ttl_seconds: int = 86400
+
+    # --- Redis: fan-out between gateways, presence ---
+    redis_url: str = "redis://127.0.0.1:16379/0"
+    redis_prefix: str = "parley:"  # every key and channel starts with it
+
+    # --- Kafka: the durable log of accepted messages ---
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_topic: str = "parley.messages"
+    kafka_partitions: int = 6
+    kafka_replication: int = 1
+    kafka_group: str = "parley-persistence"
+    kafka_send_timeout_seconds: float = 5.0
+
+    # --- Cassandra: message storage ---
+    cassandra_hosts: str = "127.0.0.1"
+    cassandra_port: int = 19042
+    cassandra_keyspace: str = "parley"
+    cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    cassandra_timeout_seconds: float = 10.0
+
+    # --- single-node mode ---
+    sqlite_path: str = ".run/single/parley.db"
+
+    # --- presence ---
+    presence_ttl_seconds: float = 30.0  # a pod silent this long has its sessions reaped
+    presence_heartbeat_seconds: float = 5.0
+    presence_sweep_seconds: float = 2.0
+
+    # --- chat rules ---
+    message_max_chars: int = 5000
+    history_default_limit: int = 50
+    history_max_limit: int = 100
+    resync_cap: int = 500
+
+    @property
+    def single_node(self) -> bool:
+        return self.mode == "single"
+
+    @property
+    def socketio_channel(self) -> str:
+        """The Redis pub/sub channel gateways fan Socket.IO emits out on."""
+        return self.redis_prefix + "socketio"
+
+    @property
+    def cassandra_host_list(self) -> list[str]:
+        return [h.strip() for h in self.cassandra_hosts.split(",") if h.strip()]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from ``PARLEY_<FIELD>`` variables; ``overrides`` win over the env."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            key = f"PARLEY_{f.name.upper()}"
+            if f.name in overrides:
+                values[f.name] = overrides[f.name]
+            elif key in env:
+                values[f.name] = _parse(key, env[key], f.default)
+        settings = cls(**values)  # type: ignore[arg-type]
+        if not settings.pod_id:
+            boot = uuid.uuid4().hex[:6]
+            settings = replace(settings, pod_id=f"{socket.gethostname()}-{boot}")
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.mode not in MODES:
+            raise SettingsError(f"PARLEY_MODE: expected one of {MODES}, got {self.mode!r}")
+        if self.jwt_algorithm not in ("HS256", "RS256"):
+            raise SettingsError(
+                f"PARLEY_JWT_ALGORITHM: expected HS256 or RS256, got {self.jwt_algorithm!r}"
+            )
+        if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
+            raise SettingsError("PARLEY_JWT_PUBLIC_KEY: required when PARLEY_JWT_ALGORITHM=RS256")
+        if self.jwt_algorithm == "HS256" and not self.jwt_secret:
+            raise SettingsError("PARLEY_JWT_SECRET: must not be empty")
+        if not 1 <= self.port <= 65535:
+            raise SettingsError(f"PARLEY_PORT: out of range: {self.port}")
+        if self.presence_heartbeat_seconds * 2 > self.presence_ttl_seconds:
+            raise SettingsError(
+                "PARLEY_PRESENCE_TTL_SECONDS: must be at least twice "
+                "PARLEY_PRESENCE_HEARTBEAT_SECONDS"
+            )
+
+
+def _parse(key: str, raw: str, default: object) -> object:
+    try:
+        if isinstance(default, bool):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        kind = type(default).__name__
+        raise SettingsError(f"{key}: expected {kind}, got {raw!r}") from None
+    return raw

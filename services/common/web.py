@@ -1,0 +1,79 @@
+"""The HTTP side every service shares: ``/healthz``, ``/readyz``, ``/metrics``, and serving.
+
+``/healthz`` answers 200 while the process runs (liveness). ``/readyz`` runs the service's
+readiness checks (each a coroutine returning bool, bounded by a timeout) and answers 503
+naming the failing ones. ``/metrics`` is the Prometheus text exposition of the default registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+Check = Callable[[], Awaitable[bool]]
+log = logging.getLogger("parley.web")
+
+
+async def run_checks(checks: Mapping[str, Check], timeout: float = 3.0) -> dict[str, bool]:
+    async def one(check: Check) -> bool:
+        try:
+            return bool(await asyncio.wait_for(check(), timeout))
+        except Exception:  # a probe that fails in any way is "not ready", never a 500
+            log.debug("readiness check raised", exc_info=True)
+            return False
+
+    names = list(checks)
+    results = await asyncio.gather(*(one(checks[n]) for n in names))
+    return dict(zip(names, results, strict=True))
+
+
+def health_routes(checks: Mapping[str, Check]) -> list[Route]:
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        results = await run_checks(checks)
+        ready = all(results.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": results},
+            status_code=200 if ready else 503,
+        )
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+
+
+def uvicorn_server(app, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=10,
+    )
+    return uvicorn.Server(config)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logging.getLogger("cassandra").setLevel(logging.WARNING)

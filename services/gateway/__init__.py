@@ -1,0 +1,1 @@
+"""The gateway: Socket.IO connections, auth, room rules, fan-out and the message log."""

@@ -1,0 +1,37 @@
+"""``python -m services.gateway``: serve the gateway (``PARLEY_MODE=single`` for one node)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.common.settings import Settings
+from services.common.web import configure_logging, uvicorn_server
+
+from .app import Gateway
+
+
+def banner(settings: Settings) -> str:
+    url = f"http://{settings.host}:{settings.port}"
+    lines = [
+        f"Parley gateway ({settings.mode} mode) on {url}",
+        f"  Socket.IO: {url}/socket.io/  namespace /chat",
+        f"  probes:    {url}/healthz  {url}/readyz  {url}/metrics",
+    ]
+    if settings.single_node:
+        lines += [
+            f"  storage:   SQLite at {settings.sqlite_path}",
+            "  token:     make token USER=alice   (JWT signed with PARLEY_JWT_SECRET)",
+        ]
+    return "\n".join(lines)
+
+
+async def main() -> None:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    print(banner(settings), flush=True)
+    gateway = Gateway(settings)
+    await uvicorn_server(gateway.asgi, settings.host, settings.port, settings.log_level).serve()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,88 @@
+"""The gateway ASGI application: Socket.IO at ``/socket.io`` plus the HTTP probes.
+
+Nothing connects at import: ``create_app`` wires components and the lifespan starts them.
+Shutdown order (matches Kubernetes: SIGTERM after ``preStop``, within the grace period):
+stop heart-beating, remove this pod's sessions from presence and announce the users who went
+offline, then close the backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import socketio
+from starlette.applications import Starlette
+
+from services.common.settings import Settings
+from services.common.web import health_routes
+from services.presence.ports import OnlineUser
+
+from .bootstrap import Components, build
+from .chat import ChatNamespace
+
+log = logging.getLogger("parley.gateway")
+
+
+class Gateway:
+    def __init__(self, settings: Settings, parts: Components | None = None) -> None:
+        self.settings = settings
+        self.parts = parts or build(settings)
+        origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            client_manager=self.parts.manager,
+            cors_allowed_origins="*" if origins == ["*"] else origins,
+            ping_interval=25,
+            ping_timeout=20,
+        )
+        self.chat = ChatNamespace(self.sio, settings, self.parts)
+        checks = {
+            "log": self.parts.log.healthy,
+            "store": self.parts.store.healthy,
+            "presence": self.parts.presence.healthy,
+        }
+        self.http = Starlette(routes=health_routes(checks), lifespan=self._lifespan)
+        self.asgi = socketio.ASGIApp(self.sio, other_asgi_app=self.http)
+        self._heartbeat: asyncio.Task | None = None
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        await self.parts.start()
+        self._heartbeat = asyncio.create_task(self._beat(), name="presence-heartbeat")
+        log.info(
+            "gateway %s ready on http://%s:%d",
+            self.settings.pod_id,
+            self.settings.host,
+            self.settings.port,
+        )
+        try:
+            yield
+        finally:
+            await self.shutdown()
+
+    async def _beat(self) -> None:
+        while True:
+            try:
+                await self.parts.presence.heartbeat(self.settings.pod_id, int(time.time() * 1000))
+            except Exception as exc:  # keep beating; the reaper's TTL covers long outages
+                log.warning("presence heartbeat failed: %s", exc)
+            await asyncio.sleep(self.settings.presence_heartbeat_seconds)
+
+    async def shutdown(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        try:
+            gone = await self.parts.presence.reap_pod(self.settings.pod_id, int(time.time() * 1000))
+            for user in gone:
+                await self.chat.announcer.offline(OnlineUser(user.user_id, user.username))
+        except Exception as exc:
+            log.warning("could not clear this pod's presence at shutdown: %s", exc)
+        await self.parts.close()
+
+
+def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
+    return Gateway(settings or Settings.from_env()).asgi

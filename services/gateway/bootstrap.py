@@ -1,0 +1,110 @@
+"""The one place that picks adapters from settings and starts them.
+
+cluster mode: Socket.IO fan-out over Redis pub/sub, presence in Redis, the log in Kafka, the
+store in Cassandra. single mode: the in-process Socket.IO manager, in-memory presence, and
+SQLite as both log and store (one process, nothing to install, history survives restarts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import socketio
+
+from services.common.settings import Settings
+from services.persistence.ports import MessageLog, MessageStore
+from services.presence.ports import PresenceStore
+
+log = logging.getLogger("parley.gateway")
+
+
+@dataclass
+class Components:
+    manager: socketio.AsyncManager
+    log: MessageLog
+    store: MessageStore
+    presence: PresenceStore
+    _starters: list[asyncio.Task] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Start every backend; one that is down keeps retrying in the background."""
+        parts = {"log": self.log, "store": self.store, "presence": self.presence}
+        seen: set[int] = set()
+        for name, part in parts.items():
+            if id(part) in seen:
+                continue
+            seen.add(id(part))
+            self._starters.append(asyncio.create_task(_start_forever(name, part)))
+        done, _ = await asyncio.wait(self._starters, timeout=15)
+        if len(done) < len(self._starters):
+            log.warning("some backends are not up yet; serving with 'unavailable' until they are")
+
+    async def close(self) -> None:
+        for task in self._starters:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        seen: set[int] = set()
+        for part in (self.log, self.store, self.presence):
+            if id(part) not in seen:
+                seen.add(id(part))
+                with contextlib.suppress(Exception):
+                    await part.close()
+
+
+async def _start_forever(name: str, part) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await part.start()
+            log.info("%s adapter %s started", name, type(part).__name__)
+            return
+        except Exception as exc:  # connection errors of any driver
+            log.warning(
+                "%s adapter %s not up (%s); retrying in %.1fs",
+                name,
+                type(part).__name__,
+                exc,
+                delay,
+            )
+            with contextlib.suppress(Exception):
+                await part.close()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def build(settings: Settings) -> Components:
+    if settings.single_node:
+        from services.persistence.store_sqlite import SqliteMessageStore
+        from services.presence.store_memory import MemoryPresenceStore
+
+        log.info(
+            "single-node mode: in-process fan-out, memory presence, SQLite at %s",
+            settings.sqlite_path,
+        )
+        sqlite = SqliteMessageStore(settings.sqlite_path)
+        return Components(socketio.AsyncManager(), sqlite, sqlite, MemoryPresenceStore())
+
+    from services.persistence.log_kafka import KafkaMessageLog
+    from services.persistence.store_cassandra import CassandraMessageStore
+    from services.presence.store_redis import RedisPresenceStore
+
+    log.info(
+        "cluster mode: redis %s, kafka %s (topic %s), cassandra %s:%d/%s",
+        settings.redis_url,
+        settings.kafka_bootstrap,
+        settings.kafka_topic,
+        settings.cassandra_hosts,
+        settings.cassandra_port,
+        settings.cassandra_keyspace,
+    )
+    manager = socketio.AsyncRedisManager(settings.redis_url, channel=settings.socketio_channel)
+    return Components(
+        manager,
+        KafkaMessageLog(settings),
+        CassandraMessageStore(settings),
+        RedisPresenceStore(settings.redis_url, settings.redis_prefix),
+    )

@@ -1,0 +1,27 @@
+"""Prometheus metrics of the gateway (no user or room ids as labels)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONNECTIONS = Gauge(
+    "parley_gateway_connections", "Socket.IO sessions open on this pod.", ["namespace"]
+)
+HANDSHAKES_REFUSED = Counter(
+    "parley_gateway_handshakes_refused_total", "Handshakes refused, by reason code.", ["code"]
+)
+EVENTS = Counter(
+    "parley_gateway_events_total",
+    "Client events handled, by event and outcome.",
+    ["event", "outcome"],
+)
+EVENT_SECONDS = Histogram(
+    "parley_gateway_event_seconds",
+    "Time from receiving a client event to its ack.",
+    ["event"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+MESSAGES_ACCEPTED = Counter(
+    "parley_gateway_messages_accepted_total", "chat:message events acked ok (durable in the log)."
+)
+HANDLER_ERRORS = Counter(
+    "parley_gateway_handler_errors_total", "Unexpected exceptions in event handlers (bugs)."
+)

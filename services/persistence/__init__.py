@@ -1,0 +1,1 @@
+"""Persistence: the durable message log (Kafka) and the message store (Cassandra / SQLite)."""

@@ -1,0 +1,97 @@
+"""Kafka adapter of ``MessageLog``: the gateway's producer (acks=all, idempotent).
+
+Records are keyed by room id, so one room's messages stay in one partition, in order. The
+producer connects in the background and reconnects by itself: while Kafka is unreachable
+``append`` raises ``Unavailable`` (within ``kafka_send_timeout_seconds``) and never pretends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from services.common.errors import Unavailable
+from services.common.model import Message
+from services.common.settings import Settings
+
+log = logging.getLogger("parley.kafka")
+
+
+class KafkaMessageLog:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._starter: asyncio.Task | None = None
+        self._ready = asyncio.Event()
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+            request_timeout_ms=int(self._settings.kafka_send_timeout_seconds * 1000),
+            client_id=f"parley-gateway-{self._settings.pod_id}",
+        )
+
+    async def start(self) -> None:
+        """Connect now if Kafka is up; otherwise keep trying in the background."""
+        self._starter = asyncio.create_task(self._connect_forever(), name="kafka-producer-start")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._ready.wait()), timeout=10)
+
+    async def _connect_forever(self) -> None:
+        delay = 0.5
+        while True:
+            producer = self._new_producer()
+            try:
+                await producer.start()
+            except KafkaError as exc:
+                log.warning("kafka producer cannot connect (%s); retrying in %.1fs", exc, delay)
+                await producer.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self._producer = producer
+            self._ready.set()
+            log.info("kafka producer connected to %s", self._settings.kafka_bootstrap)
+            return
+
+    async def close(self) -> None:
+        if self._starter is not None:
+            self._starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starter
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def healthy(self) -> bool:
+        """A metadata round trip to the brokers (readiness probe)."""
+        producer = self._producer
+        if producer is None:
+            return False
+        try:
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=2)
+        except (KafkaError, TimeoutError):
+            return False
+        return True
+
+    async def append(self, message: Message) -> None:
+        producer = self._producer
+        if producer is None:
+            raise Unavailable("kafka: producer not connected")
+        try:
+            await asyncio.wait_for(
+                producer.send_and_wait(
+                    self._settings.kafka_topic,
+                    value=message.to_record(),
+                    key=message.room_id.encode(),
+                ),
+                timeout=self._settings.kafka_send_timeout_seconds,
+            )
+        except (KafkaError, TimeoutError) as exc:
+            raise Unavailable(f"kafka: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,28 @@
+"""Prometheus metrics of the persistence worker."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+STORED = Counter(
+    "parley_persistence_messages_stored_total", "Messages written to the store (redeliveries too)."
+)
+POISON = Counter(
+    "parley_persistence_poison_records_total",
+    "Records that could not be decoded and went to the dead-letter topic.",
+)
+RETRIES = Counter("parley_persistence_write_retries_total", "Store writes retried after a failure.")
+COMMITS_FAILED = Counter(
+    "parley_persistence_commit_failures_total",
+    "Offset commits refused (rebalance); the batch is redelivered and rewritten idempotently.",
+)
+BATCH_SECONDS = Histogram(
+    "parley_persistence_batch_write_seconds", "Time to store one polled batch, retries included."
+)
+INGEST_SECONDS = Histogram(
+    "parley_persistence_ingest_latency_seconds",
+    "From message acceptance (its id time) to stored in the database.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+LAG = Gauge(
+    "parley_persistence_consumer_lag_messages",
+    "Records not yet stored, summed over this worker's partitions.",
+)

@@ -1,0 +1,176 @@
+"""Cassandra message store (cluster mode): idempotent writes, bucketed history reads.
+
+Layout (migrations/0001): ``messages`` partitioned by ``(room_id, bucket)`` and clustered by
+``message_id`` descending; ``room_buckets`` lists each room's buckets newest first so reads
+walk only buckets that hold messages. A bucket is 10 days of message-id time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+
+from cassandra import ConsistencyLevel
+from cassandra.cluster import Cluster, Session
+
+from services.common.errors import Unavailable
+from services.common.ids import timestamp_ms
+from services.common.model import Message
+from services.common.settings import Settings
+
+from .cassandra_io import connect, execute
+
+BUCKET_MS = 10 * 24 * 3600 * 1000
+WRITE_CONCURRENCY = 64
+_COLUMNS = "message_id, room_id, user_id, username, body, created_at, reply_to, client_msg_id"
+
+
+def bucket_of(message_id: str) -> int:
+    return timestamp_ms(message_id) // BUCKET_MS
+
+
+def _to_message(row: tuple) -> Message:
+    created: dt.datetime = row[5]
+    created_ms = int(created.replace(tzinfo=dt.UTC).timestamp() * 1000) if created else 0
+    return Message(
+        id=row[0],
+        room_id=row[1],
+        user_id=row[2],
+        username=row[3],
+        text=row[4],
+        created_ms=created_ms,
+        reply_to=row[6],
+        client_msg_id=row[7],
+    )
+
+
+class CassandraMessageStore:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._cluster: Cluster | None = None
+        self._session: Session | None = None
+        self._known_buckets: set[tuple[str, int]] = set()
+
+    async def start(self) -> None:
+        self._cluster, self._session = await connect(
+            self._settings, self._settings.cassandra_keyspace
+        )
+        s = self._session
+        prepare = s.prepare
+        self._insert = await asyncio.to_thread(
+            prepare,
+            "INSERT INTO messages (room_id, bucket, message_id, user_id, username, body, "
+            "created_at, reply_to, client_msg_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        self._insert_bucket = await asyncio.to_thread(
+            prepare, "INSERT INTO room_buckets (room_id, bucket) VALUES (?, ?)"
+        )
+        self._buckets = await asyncio.to_thread(
+            prepare, "SELECT bucket FROM room_buckets WHERE room_id = ?"
+        )
+        base = f"SELECT {_COLUMNS} FROM messages WHERE room_id = ? AND bucket = ?"
+        self._newest = await asyncio.to_thread(prepare, base + " LIMIT ?")
+        self._after = await asyncio.to_thread(
+            prepare, base + " AND message_id > ? ORDER BY message_id ASC LIMIT ?"
+        )
+        self._before = await asyncio.to_thread(prepare, base + " AND message_id < ? LIMIT ?")
+        for stmt in (self._insert, self._insert_bucket):
+            stmt.consistency_level = ConsistencyLevel.LOCAL_QUORUM
+        for stmt in (self._buckets, self._newest, self._after, self._before):
+            stmt.consistency_level = ConsistencyLevel.LOCAL_QUORUM
+
+    async def close(self) -> None:
+        if self._cluster is not None:
+            cluster, self._cluster, self._session = self._cluster, None, None
+            await asyncio.to_thread(cluster.shutdown)
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise Unavailable("cassandra: not connected")
+        return self._session
+
+    async def _q(self, stmt, params) -> list:
+        try:
+            return list(await execute(self.session, stmt, params))
+        except Unavailable:
+            raise
+        except Exception as exc:  # driver errors: NoHostAvailable, timeouts, ...
+            raise Unavailable(f"cassandra: {type(exc).__name__}: {exc}") from exc
+
+    async def healthy(self) -> bool:
+        try:
+            await self._q("SELECT release_version FROM system.local", None)
+            return True
+        except Unavailable:
+            return False
+
+    async def write(self, messages: Sequence[Message]) -> None:
+        """Store a batch; raises ``Unavailable`` unless every row was accepted."""
+        gate = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+        async def one(stmt, params) -> None:
+            async with gate:
+                await self._q(stmt, params)
+
+        new_buckets = {(m.room_id, bucket_of(m.id)) for m in messages} - self._known_buckets
+        jobs = [one(self._insert_bucket, b) for b in new_buckets]
+        for m in messages:
+            created = dt.datetime.fromtimestamp(m.created_ms / 1000, tz=dt.UTC)
+            params = (
+                m.room_id,
+                bucket_of(m.id),
+                m.id,
+                m.user_id,
+                m.username,
+                m.text,
+                created,
+                m.reply_to,
+                m.client_msg_id,
+            )
+            jobs.append(one(self._insert, params))
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+        self._known_buckets |= new_buckets
+
+    async def _room_buckets(self, room_id: str) -> list[int]:
+        return [r[0] for r in await self._q(self._buckets, (room_id,))]  # newest first
+
+    async def recent(self, room_id: str, limit: int) -> list[Message]:
+        messages, _ = await self.before(room_id, None, limit)
+        return messages
+
+    async def before(
+        self, room_id: str, before_id: str | None, limit: int
+    ) -> tuple[list[Message], bool]:
+        buckets = await self._room_buckets(room_id)
+        if before_id is not None:
+            top = bucket_of(before_id)
+            buckets = [b for b in buckets if b <= top]
+        found: list[Message] = []
+        for b in buckets:  # newest bucket first; rows newest first
+            want = limit + 1 - len(found)
+            if before_id is not None and b == bucket_of(before_id):
+                rows = await self._q(self._before, (room_id, b, before_id, want))
+            else:
+                rows = await self._q(self._newest, (room_id, b, want))
+            found.extend(_to_message(r) for r in rows)
+            if len(found) > limit:
+                break
+        has_more = len(found) > limit
+        return list(reversed(found[:limit])), has_more
+
+    async def after(self, room_id: str, since_id: str, cap: int) -> tuple[list[Message], bool]:
+        start = bucket_of(since_id)
+        buckets = sorted(b for b in await self._room_buckets(room_id) if b >= start)
+        found: list[Message] = []
+        for b in buckets:  # oldest bucket first; rows oldest first
+            want = cap + 1 - len(found)
+            rows = await self._q(self._after, (room_id, b, since_id, want))
+            found.extend(_to_message(r) for r in rows)
+            if len(found) > cap:
+                break
+        return found[:cap], len(found) > cap

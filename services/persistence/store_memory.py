@@ -1,0 +1,71 @@
+"""In-memory message store and log: the unit-test fake (no durability, one process)."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+from services.common.model import Message
+
+
+class MemoryMessageStore:
+    def __init__(self) -> None:
+        self._rooms: dict[str, list[str]] = {}
+        self._by_id: dict[str, Message] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def healthy(self) -> bool:
+        return True
+
+    async def write(self, messages: Sequence[Message]) -> None:
+        for m in messages:
+            if m.id in self._by_id:
+                continue
+            self._by_id[m.id] = m
+            bisect.insort(self._rooms.setdefault(m.room_id, []), m.id)
+
+    def _ids(self, room_id: str) -> list[str]:
+        return self._rooms.get(room_id, [])
+
+    async def recent(self, room_id: str, limit: int) -> list[Message]:
+        return [self._by_id[i] for i in self._ids(room_id)[-limit:]]
+
+    async def after(self, room_id: str, since_id: str, cap: int) -> tuple[list[Message], bool]:
+        ids = self._ids(room_id)
+        start = bisect.bisect_right(ids, since_id)
+        page = ids[start : start + cap]
+        return [self._by_id[i] for i in page], start + cap < len(ids)
+
+    async def before(
+        self, room_id: str, before_id: str | None, limit: int
+    ) -> tuple[list[Message], bool]:
+        ids = self._ids(room_id)
+        end = len(ids) if before_id is None else bisect.bisect_left(ids, before_id)
+        start = max(0, end - limit)
+        return [self._by_id[i] for i in ids[start:end]], start > 0
+
+
+class MemoryMessageLog:
+    """Appends straight into a store (what a gateway sees as 'durable' in unit tests)."""
+
+    def __init__(self, store: MemoryMessageStore) -> None:
+        self.store = store
+        self.appended: list[Message] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def healthy(self) -> bool:
+        return True
+
+    async def append(self, message: Message) -> None:
+        self.appended.append(message)
+        await self.store.write([message])

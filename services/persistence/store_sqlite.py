@@ -1,0 +1,147 @@
+"""SQLite message store for the single-node mode; it is also that mode's durable log.
+
+One connection on one worker thread (SQLite is not async); WAL journal, ``synchronous=FULL``
+so a committed append survives a crash of the process. ``append`` commits before returning,
+so an ``ok`` ack means the message is on disk and history survives a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from services.common.errors import Unavailable
+from services.common.model import Message
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    room_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    reply_to TEXT,
+    client_msg_id TEXT,
+    PRIMARY KEY (room_id, id)
+) WITHOUT ROWID;
+"""
+_COLUMNS = "id, room_id, user_id, username, body, created_ms, reply_to, client_msg_id"
+
+
+def _row(r: tuple) -> Message:
+    return Message(
+        id=r[0],
+        room_id=r[1],
+        user_id=r[2],
+        username=r[3],
+        text=r[4],
+        created_ms=r[5],
+        reply_to=r[6],
+        client_msg_id=r[7],
+    )
+
+
+class SqliteMessageStore:
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._db: sqlite3.Connection | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            assert self._db is not None, "store not started"
+            return fn(self._db)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"sqlite: {exc}") from exc
+
+    async def start(self) -> None:
+        def open_db() -> sqlite3.Connection:
+            if self._path != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(self._path)), exist_ok=True)
+            db = sqlite3.connect(self._path, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(SCHEMA)
+            return db
+
+        self._db = await asyncio.get_running_loop().run_in_executor(self._thread, open_db)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
+        self._thread.shutdown(wait=False)
+
+    async def healthy(self) -> bool:
+        try:
+            await self._run(lambda db: db.execute("SELECT 1").fetchone())
+            return True
+        except Unavailable:
+            return False
+
+    async def write(self, messages: Sequence[Message]) -> None:
+        rows = [
+            (
+                m.id,
+                m.room_id,
+                m.user_id,
+                m.username,
+                m.text,
+                m.created_ms,
+                m.reply_to,
+                m.client_msg_id,
+            )
+            for m in messages
+        ]
+
+        def insert(db: sqlite3.Connection) -> None:
+            with db:
+                db.executemany(
+                    f"INSERT OR IGNORE INTO messages ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows
+                )
+
+        await self._run(insert)
+
+    async def append(self, message: Message) -> None:
+        await self.write([message])
+
+    async def recent(self, room_id: str, limit: int) -> list[Message]:
+        rows = await self._run(
+            lambda db: db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE room_id=? ORDER BY id DESC LIMIT ?",
+                (room_id, limit),
+            ).fetchall()
+        )
+        return [_row(r) for r in reversed(rows)]
+
+    async def after(self, room_id: str, since_id: str, cap: int) -> tuple[list[Message], bool]:
+        rows = await self._run(
+            lambda db: db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE room_id=? AND id>? ORDER BY id LIMIT ?",
+                (room_id, since_id, cap + 1),
+            ).fetchall()
+        )
+        return [_row(r) for r in rows[:cap]], len(rows) > cap
+
+    async def before(
+        self, room_id: str, before_id: str | None, limit: int
+    ) -> tuple[list[Message], bool]:
+        bound = before_id if before_id is not None else "\U0010ffff"
+        rows = await self._run(
+            lambda db: db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE room_id=? AND id<? "
+                "ORDER BY id DESC LIMIT ?",
+                (room_id, bound, limit + 1),
+            ).fetchall()
+        )
+        return [_row(r) for r in reversed(rows[:limit])], len(rows) > limit

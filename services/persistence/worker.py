@@ -1,0 +1,173 @@
+"""The persistence worker: Kafka consumer group → message store, offsets committed after writes.
+
+Loop: poll a batch; decode (undecodable records go to ``<topic>.dlq`` with the reason in a
+header); write the batch to the store, retrying with capped jittered backoff until it is
+accepted; then commit the batch's offsets. A crash between write and commit redelivers the
+batch, and the idempotent write (same id → same row) absorbs it: stored exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from services.common.errors import Unavailable
+from services.common.model import Message
+from services.common.settings import Settings
+
+from . import metrics
+from .ports import MessageStore
+
+log = logging.getLogger("parley.persistence")
+MAX_BACKOFF = 5.0
+
+
+def backoff(attempt: int) -> float:
+    """Capped exponential backoff with full jitter (seconds)."""
+    return random.uniform(0, min(MAX_BACKOFF, 0.1 * 2**attempt))
+
+
+class PersistenceWorker:
+    def __init__(self, settings: Settings, store: MessageStore) -> None:
+        self._settings = settings
+        self._store = store
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dlq: AIOKafkaProducer | None = None
+        self.connected = False
+
+    @property
+    def dlq_topic(self) -> str:
+        return self._settings.kafka_topic + ".dlq"
+
+    async def healthy(self) -> bool:
+        return self.connected
+
+    async def _start_clients(self) -> None:
+        attempt = 0
+        while True:
+            consumer = AIOKafkaConsumer(
+                self._settings.kafka_topic,
+                bootstrap_servers=self._settings.kafka_bootstrap,
+                group_id=self._settings.kafka_group,
+                client_id=f"parley-persistence-{self._settings.pod_id}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=500,
+            )
+            dlq = AIOKafkaProducer(
+                bootstrap_servers=self._settings.kafka_bootstrap,
+                acks="all",
+                enable_idempotence=True,
+            )
+            try:
+                await consumer.start()
+                await dlq.start()
+            except KafkaError as exc:
+                await consumer.stop()
+                await dlq.stop()
+                delay = backoff(attempt)
+                attempt += 1
+                log.warning("kafka not reachable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            self._consumer, self._dlq = consumer, dlq
+            self.connected = True
+            log.info(
+                "consuming %s as group %s", self._settings.kafka_topic, self._settings.kafka_group
+            )
+            return
+
+    async def run(self) -> None:
+        await self._start_clients()
+        assert self._consumer is not None
+        try:
+            while True:
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=500)
+                if batches:
+                    await self._handle(batches)
+                await self._update_lag()
+        finally:
+            self.connected = False
+            await self._consumer.stop()
+            if self._dlq is not None:
+                await self._dlq.stop()
+
+    async def _handle(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        assert self._consumer is not None
+        messages: list[Message] = []
+        for records in batches.values():
+            for record in records:
+                try:
+                    messages.append(Message.from_record(record.value or b""))
+                except ValueError as exc:
+                    await self._dead_letter(record, str(exc))
+        started = time.monotonic()
+        await self._store_until_accepted(messages)
+        metrics.BATCH_SECONDS.observe(time.monotonic() - started)
+        now_ms = time.time() * 1000
+        for m in messages:
+            metrics.INGEST_SECONDS.observe(max(0.0, (now_ms - m.created_ms) / 1000))
+        metrics.STORED.inc(len(messages))
+        offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError as exc:
+            metrics.COMMITS_FAILED.inc()
+            log.warning("offset commit refused (%s); batch will be redelivered", exc)
+
+    async def _store_until_accepted(self, messages: list[Message]) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._store.write(messages)
+                return
+            except Unavailable as exc:
+                delay = backoff(attempt)
+                attempt += 1
+                metrics.RETRIES.inc()
+                log.warning("store write failed (%s); retry %d in %.2fs", exc, attempt, delay)
+                await asyncio.sleep(delay)
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        assert self._dlq is not None
+        metrics.POISON.inc()
+        log.error(
+            "poison record partition=%d offset=%d: %s", record.partition, record.offset, reason
+        )
+        headers = [
+            ("reason", reason.encode()[:1000]),
+            ("source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ]
+        attempt = 0
+        while True:
+            try:
+                await self._dlq.send_and_wait(
+                    self.dlq_topic, value=record.value, key=record.key, headers=headers
+                )
+                return
+            except KafkaError as exc:
+                delay = backoff(attempt)
+                attempt += 1
+                log.warning("dead-letter send failed (%s); retry in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _update_lag(self) -> None:
+        """Lag = the partition's high watermark minus our position, over assigned partitions."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        lag = 0
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            try:
+                lag += max(0, high - await consumer.position(tp))
+            except KafkaError:
+                continue
+        metrics.LAG.set(lag)

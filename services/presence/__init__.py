@@ -1,0 +1,1 @@
+"""Presence: who is online across every gateway pod (multi-device, crash-safe via heartbeats)."""

@@ -1,0 +1,49 @@
+"""``python -m services.presence``: run the presence service (reaper + HTTP API + probes)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+
+from services.common.settings import Settings
+from services.common.web import configure_logging, health_routes, uvicorn_server
+
+from .announce import Announcer
+from .service import Reaper, api_routes
+from .store_redis import RedisPresenceStore
+
+log = logging.getLogger("parley.presence")
+
+
+async def main() -> None:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    store = RedisPresenceStore(settings.redis_url, settings.redis_prefix)
+    await store.start()
+    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    announcer = Announcer.external(settings.redis_url, settings.socketio_channel)
+    reaper = Reaper(settings, store, announcer, redis)
+    app = Starlette(routes=health_routes({"redis": store.healthy}) + api_routes(store))
+    server = uvicorn_server(app, settings.host, settings.port, settings.log_level)
+    log.info(
+        "presence service %s on http://%s:%d (ttl %.0fs)",
+        settings.pod_id,
+        settings.host,
+        settings.port,
+        settings.presence_ttl_seconds,
+    )
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            reaper_task = tasks.create_task(reaper.run(), name="reaper")
+            await server.serve()
+            reaper_task.cancel()
+    finally:
+        await store.close()
+        await redis.aclose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,18 @@
+"""Prometheus metrics of presence (the gateway's session updates and the presence service)."""
+
+from prometheus_client import Counter, Gauge
+
+ANNOUNCEMENTS = Counter(
+    "parley_presence_announcements_total",
+    "presence:online/offline announcements sent.",
+    ["kind"],
+)
+REAPED_SESSIONS_PODS = Counter(
+    "parley_presence_pods_reaped_total", "Gateway pods whose heartbeat expired and were reaped."
+)
+REAPED_USERS = Counter(
+    "parley_presence_users_reaped_offline_total",
+    "Users who went offline because their last pod was reaped.",
+)
+ONLINE_USERS = Gauge("parley_presence_online_users", "Users with at least one live session.")
+LEADER = Gauge("parley_presence_leader", "1 while this replica holds the reaper lease.")
