@@ -239,6 +239,7 @@ log4j.logger.org.apache.kafka.metadata=WARN
 log4j.logger.org.apache.kafka.controller=WARN
 log4j.logger.kafka.cluster.Partition=WARN
 log4j.logger.org.apache.kafka.server=WARN
+log4j.logger.org.apache.kafka.queue=WARN
 EOF
 }
 
@@ -424,7 +425,7 @@ cassandra_start() {
     -Dcassandra.storagedir="$dir/data" -Dcassandra.logdir="$RUN_DIR/logs" \
     -Dcassandra-foreground=yes -Dlogback.configurationFile="$dir/logback.xml" \
     -Dcassandra.skip_wait_for_gossip_to_settle=0 -Dcassandra.ring_delay_ms=1000 \
-    -Dcassandra.superuser_setup_delay_ms=0 \
+    -Dcassandra.superuser_setup_delay_ms=0 -Dcassandra.shutdown_announce_in_ms=100 \
     -cp "$JAR_DIR/cassandra/*" org.apache.cassandra.service.CassandraDaemon
 }
 

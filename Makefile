@@ -1,0 +1,55 @@
+# Parley — the commands. `make run` and `make test` are the two that matter on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
+
+.PHONY: help run token test test-unit deps infra-up up down status lint migrate
+
+help:
+	@echo "make run            single-node Parley on http://127.0.0.1:8000 (nothing to install)"
+	@echo "make token USER=x   print a development JWT for user x"
+	@echo "make test           install what is missing, start the engines, run every test"
+	@echo "make up / make down the full local cluster (engines, 2 gateways, worker, presence, nginx)"
+	@echo "make infra-up       only the engines (Redis, Kafka, Cassandra)"
+	@echo "make lint           ruff"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+deps: $(STAMP)
+
+run: deps
+	@PARLEY_MODE=single $(PY) -m services.gateway
+
+token: deps
+	@$(PY) -m services.common.devtoken $(USER)
+
+test: deps
+	@bash deploy/local/test.sh
+
+test-unit: deps
+	@$(PY) -m pytest -q tests/unit
+
+infra-up:
+	@bash deploy/local/bootstrap.sh
+	@bash deploy/local/infra.sh up
+
+migrate: deps
+	@$(PY) -m services.persistence.migrate
+
+up: deps
+	@bash deploy/local/cluster.sh up
+
+down:
+	@bash deploy/local/cluster.sh down
+
+status:
+	@bash deploy/local/cluster.sh status
+
+lint: deps
+	@$(VENV)/bin/ruff check services tests
+	@$(VENV)/bin/ruff format --check services tests

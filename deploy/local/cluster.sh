@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The full local cluster (`make up` / `make down` / `make status`):
+#   engines (infra.sh) → schema and topic (migrate) → gateways on :8001 and :8002,
+#   persistence worker (probes :8011), presence service (:8012), nginx on :8080 (ip_hash).
+# Every process we start has a pid file under .run/pids and a log under .run/logs;
+# `down` stops exactly those, then nginx, then the engines.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+RUN_DIR="${PARLEY_RUN_DIR:-$REPO/.run}"
+PY="$REPO/.venv/bin/python"
+export PARLEY_JWT_SECRET="${PARLEY_JWT_SECRET:-parley-dev-secret-change-me-in-production}"
+SERVICES=(gateway-1:gateway:8001 gateway-2:gateway:8002 persistence:persistence:8011
+          presence:presence:8012)
+
+log() { echo "[cluster] $*"; }
+
+pid_of() { cat "$RUN_DIR/pids/$1.pid" 2>/dev/null || true; }
+alive() { local pid; pid="$(pid_of "$1")"; [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; }
+
+wait_ready() {  # name port
+  local deadline=$((SECONDS + 90))
+  until curl -fsS "http://127.0.0.1:$2/readyz" >/dev/null 2>&1; do
+    if ! alive "$1"; then
+      log "ERROR: $1 exited; last lines of $RUN_DIR/logs/$1.log:"; tail -n 30 "$RUN_DIR/logs/$1.log" >&2
+      return 1
+    fi
+    if ((SECONDS > deadline)); then
+      log "ERROR: $1 not ready on :$2 after 90s; log: $RUN_DIR/logs/$1.log"; return 1
+    fi
+    sleep 0.5
+  done
+}
+
+start_service() {  # name module port
+  local name=$1 module=$2 port=$3
+  if alive "$name"; then log "$name already running (pid $(pid_of "$name"))"; return; fi
+  mkdir -p "$RUN_DIR/pids" "$RUN_DIR/logs"
+  PARLEY_MODE=cluster PARLEY_PORT="$port" PARLEY_POD_ID="$name-$RANDOM" \
+    setsid nohup "$PY" -m "services.$module" >>"$RUN_DIR/logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$RUN_DIR/pids/$name.pid"
+}
+
+stop_service() {
+  local name=$1 pid
+  pid="$(pid_of "$name")"
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    log "stopped $name"
+  fi
+  rm -f "$RUN_DIR/pids/$name.pid"
+}
+
+up() {
+  bash "$HERE/bootstrap.sh"
+  bash "$HERE/infra.sh" up
+  (cd "$REPO" && "$PY" -m services.persistence.migrate)
+  for spec in "${SERVICES[@]}"; do
+    IFS=: read -r name module port <<<"$spec"
+    (cd "$REPO" && start_service "$name" "$module" "$port")
+  done
+  for spec in "${SERVICES[@]}"; do
+    IFS=: read -r name _ port <<<"$spec"
+    wait_ready "$name" "$port"
+  done
+  PARLEY_GATEWAY_PORTS="8001 8002" bash "$HERE/nginx.sh" up
+  cat <<TXT
+
+Parley cluster is up.
+  clients (nginx, sticky): http://127.0.0.1:8080   namespace /chat
+  gateways:                http://127.0.0.1:8001  http://127.0.0.1:8002
+  persistence probes:      http://127.0.0.1:8011/readyz   presence: http://127.0.0.1:8012
+  JWT secret in use:       PARLEY_JWT_SECRET=$PARLEY_JWT_SECRET
+  token:                   make token USER=alice
+  logs:                    $RUN_DIR/logs/
+  stop everything:         make down
+TXT
+}
+
+down() {
+  bash "$HERE/nginx.sh" down || true
+  for ((i=${#SERVICES[@]}-1; i>=0; i--)); do
+    IFS=: read -r name _ _ <<<"${SERVICES[$i]}"
+    stop_service "$name"
+  done
+  bash "$HERE/infra.sh" down
+}
+
+status() {
+  for spec in "${SERVICES[@]}"; do
+    IFS=: read -r name _ port <<<"$spec"
+    if alive "$name"; then echo "$name running pid $(pid_of "$name") port $port"
+    else echo "$name stopped"; fi
+  done
+  bash "$HERE/infra.sh" status
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: cluster.sh up|down|status" >&2; exit 2 ;;
+esac

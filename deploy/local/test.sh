@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make test`: install what is missing, start the engines once, run every test, then stop
+# exactly the engines this run started (ones already running are left as they were).
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+cd "$REPO"
+
+bash "$HERE/bootstrap.sh"
+
+started=()
+for engine in redis kafka cassandra; do
+  if ! bash "$HERE/infra.sh" status "$engine" | grep -q running; then
+    started+=("$engine")
+  fi
+done
+cleanup() {
+  if ((${#started[@]})); then
+    echo "[test] stopping engines started by this run: ${started[*]}"
+    bash "$HERE/infra.sh" down "${started[@]}" || true
+  fi
+}
+trap cleanup EXIT
+bash "$HERE/infra.sh" up
+
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=10 "$@"

@@ -1,0 +1,70 @@
+"""One contract for every ``PresenceStore`` adapter; subclasses provide ``presence``.
+
+User ids and pod ids are unique per test so the suite can share one Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from services.presence.ports import Session
+
+
+def uid(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def online_ids(users) -> set[str]:
+    return {u.user_id for u in users}
+
+
+class PresenceStoreContract:
+    async def test_first_session_goes_online_last_goes_offline(self, presence):
+        alice = uid("alice")
+        phone = Session(alice, "Alice", "s1", uid("podA"), "phone")
+        laptop = Session(alice, "Alice", "s2", uid("podB"), "laptop")
+        assert await presence.connect(phone, 1) is True
+        assert await presence.connect(laptop, 2) is False
+        assert alice in online_ids(await presence.online_users())
+        state = await presence.user(alice)
+        assert state.online and {d["sid"] for d in state.devices} == {"s1", "s2"}
+        assert await presence.disconnect(phone, 3) is False
+        assert alice in online_ids(await presence.online_users())
+        assert await presence.disconnect(laptop, 4) is True
+        assert alice not in online_ids(await presence.online_users())
+        state = await presence.user(alice)
+        assert not state.online and state.last_seen_ms == 4
+        assert await presence.disconnect(laptop, 5) is False  # twice is harmless
+
+    async def test_reaping_a_dead_pod_offlines_only_its_exclusive_users(self, presence):
+        dead, alive = uid("dead"), uid("alive")
+        only_dead, on_both = uid("carol"), uid("dave")
+        await presence.heartbeat(dead, 1_000)
+        await presence.heartbeat(alive, 1_000)
+        await presence.connect(Session(only_dead, "Carol", "c1", dead), 1_000)
+        await presence.connect(Session(on_both, "Dave", "d1", dead), 1_000)
+        await presence.connect(Session(on_both, "Dave", "d2", alive), 1_000)
+        await presence.heartbeat(alive, 50_000)
+        pods = await presence.dead_pods(now_ms=50_000, ttl_ms=30_000)
+        assert dead in pods and alive not in pods
+        gone = await presence.reap_pod(dead, 50_000)
+        assert [(u.user_id, u.username) for u in gone] == [(only_dead, "Carol")]
+        online = online_ids(await presence.online_users())
+        assert only_dead not in online and on_both in online
+        assert dead not in await presence.dead_pods(now_ms=50_000, ttl_ms=30_000)
+
+    async def test_concurrent_connects_and_disconnects_report_each_transition_once(
+        self, presence
+    ):
+        user = uid("flappy")
+        pods = [uid("pod") for _ in range(3)]
+        onlines = offlines = 0
+        for round_ in range(30):
+            sessions = [Session(user, "F", f"{round_}-{i}", pods[i % 3]) for i in range(6)]
+            went_on = await asyncio.gather(*(presence.connect(s, round_) for s in sessions))
+            went_off = await asyncio.gather(*(presence.disconnect(s, round_) for s in sessions))
+            onlines += sum(went_on)
+            offlines += sum(went_off)
+        assert (onlines, offlines) == (30, 30)
+        assert user not in online_ids(await presence.online_users())

@@ -1,0 +1,79 @@
+"""End-to-end presence across gateway processes on real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from tests.e2e.conftest import PRESENCE_ENV
+from tests.support.client import ChatClient
+from tests.support.procs import Service
+
+pytestmark = pytest.mark.e2e
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def ids(users) -> set[str]:
+    return {u["userId"] for u in users}
+
+
+@pytest.fixture
+async def cluster_system(cluster):
+    yield cluster
+    await cluster.close_clients()
+
+
+async def test_online_list_and_multi_device_offline_across_gateways(cluster_system):
+    s = cluster_system
+    watcher_user = unique("watcher")
+    watcher = await s.client(watcher_user, gateway=1)
+    alice = unique("alice")
+    phone = await s.client(alice, gateway=0)
+    seen = await watcher.wait_for("presence:online", lambda d: d["userId"] == alice)
+    assert seen == {"userId": alice, "username": alice}
+    listed = await phone.wait_for("presence:list")
+    assert {alice, watcher_user} <= ids(listed)
+    assert watcher_user in ids(watcher.received("presence:list")[0])
+
+    laptop = await s.client(alice, gateway=1)  # second device: no second announcement
+    late = await s.client(unique("late"), gateway=0)
+    assert alice in ids(await late.wait_for("presence:list"))
+    await phone.close()
+    await asyncio.sleep(1.0)
+    assert watcher.received("presence:offline", lambda d: d["userId"] == alice) == []
+    assert len(watcher.received("presence:online", lambda d: d["userId"] == alice)) == 1
+    await laptop.close()
+    gone = await watcher.wait_for("presence:offline", lambda d: d["userId"] == alice)
+    assert gone["username"] == alice
+    fresh = await s.client(unique("fresh"), gateway=1)
+    assert alice not in ids(await fresh.wait_for("presence:list"))
+
+
+async def test_sigkilled_gateway_users_go_offline_within_ttl(cluster_system, engine_env):
+    s = cluster_system
+    doomed = Service("gateway", unique("gateway-doomed"), {**engine_env, **PRESENCE_ENV})
+    doomed.start().wait_ready()
+    try:
+        watcher = await s.client(unique("watcher"), gateway=0)
+        only_there, also_elsewhere = unique("carol"), unique("dave")
+        victims = [ChatClient(doomed.url, s.token(u)) for u in (only_there, also_elsewhere)]
+        for v in victims:
+            await v.connect()
+        await s.client(also_elsewhere, gateway=1)
+        await watcher.wait_for("presence:online", lambda d: d["userId"] == only_there)
+        doomed.kill()
+        ttl = float(PRESENCE_ENV["PARLEY_PRESENCE_TTL_SECONDS"])
+        started = asyncio.get_running_loop().time()
+        gone = await watcher.wait_for("presence:offline", lambda d: d["userId"] == only_there,
+                                      timeout=ttl + 10)
+        assert gone["userId"] == only_there
+        assert asyncio.get_running_loop().time() - started < ttl + 5
+        await asyncio.sleep(1)
+        assert watcher.received("presence:offline", lambda d: d["userId"] == also_elsewhere) == []
+    finally:
+        doomed.kill()

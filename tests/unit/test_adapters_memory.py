@@ -1,0 +1,44 @@
+"""The port contracts on the in-process adapters (memory, SQLite)."""
+
+import pytest
+
+from services.persistence.store_memory import MemoryMessageStore
+from services.persistence.store_sqlite import SqliteMessageStore
+from services.presence.store_memory import MemoryPresenceStore
+from tests.contracts.presence_contract import PresenceStoreContract
+from tests.contracts.store_contract import MessageStoreContract, make_messages
+
+
+class TestMemoryStore(MessageStoreContract):
+    @pytest.fixture
+    async def store(self):
+        return MemoryMessageStore()
+
+
+class TestSqliteStore(MessageStoreContract):
+    @pytest.fixture
+    async def store(self, tmp_path):
+        s = SqliteMessageStore(str(tmp_path / "db" / "parley.db"))
+        await s.start()
+        yield s
+        await s.close()
+
+
+async def test_sqlite_history_survives_a_restart(tmp_path):
+    path = str(tmp_path / "parley.db")
+    first = SqliteMessageStore(path)
+    await first.start()
+    msgs = make_messages("lobby", 3)
+    await first.append(msgs[0])
+    await first.write(msgs[1:])
+    await first.close()
+    second = SqliteMessageStore(path)
+    await second.start()
+    assert [m.id for m in await second.recent("lobby", 50)] == [m.id for m in msgs]
+    await second.close()
+
+
+class TestMemoryPresence(PresenceStoreContract):
+    @pytest.fixture
+    async def presence(self):
+        return MemoryPresenceStore()
