@@ -108,6 +108,7 @@ fetch_jars() {
   if ! have mvn; then apt_install maven; fi
   log "fetching $name jars into $dest (from $(basename "$pom"))"
   mkdir -p "$JAR_DIR"
+  rm -rf "$JAR_DIR/.$name."*   # leftovers of an interrupted fetch (we hold the lock)
   tmp="$(mktemp -d "$JAR_DIR/.$name.XXXXXX")"
   mvn_log="$tmp.mvn.log"
   if ! mvn -B -q -f "$pom" "$DEP_PLUGIN:copy-dependencies" \

@@ -138,6 +138,8 @@ find_java() {
   local j cands=()
   if [[ -n ${PARLEY_JAVA:-} ]]; then
     [[ -x $PARLEY_JAVA ]] || die "PARLEY_JAVA=$PARLEY_JAVA is not executable"
+    j="$(java_major "$PARLEY_JAVA")"
+    [[ $j == 17 ]] || log "WARNING: PARLEY_JAVA is Java $j; Cassandra 5.0 runs on Java 11/17 only" >&2
     echo "$PARLEY_JAVA"; return 0
   fi
   if command -v update-alternatives >/dev/null 2>&1; then
@@ -378,6 +380,7 @@ EOF
   <logger name="org.apache.cassandra.service.snapshot.SnapshotManager" level="WARN"/>
   <logger name="org.apache.cassandra.streaming.StreamManager" level="WARN"/>
   <logger name="org.apache.cassandra.utils.MonotonicClock" level="WARN"/>
+  <logger name="org.apache.cassandra.utils.SigarLibrary" level="WARN"/>
   <logger name="org.apache.cassandra.utils.memory.BufferPools" level="WARN"/>
   <logger name="com.datastax.shaded" level="WARN"/>
   <logger name="io.netty" level="WARN"/>

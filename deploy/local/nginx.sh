@@ -97,6 +97,7 @@ install_conf() {
     rm -f "$new"
     die "rendered config is invalid (nginx -t output above; template: $TEMPLATE)"
   fi
+  rm -f "$NGINX_DIR/nginx-t.log"
   if [[ -f $CONF ]] && cmp -s "$new" "$CONF"; then changed=0; fi
   mv -f "$new" "$CONF"
   return $(( changed == 1 ? 0 : 1 ))
