@@ -7,6 +7,7 @@ Every run uses its own Redis prefix, Kafka topic and group, and Cassandra keyspa
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -31,7 +32,7 @@ def engine_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def engine_settings(engine_env) -> Settings:
-    return Settings.from_env(engine_env)
+    return Settings.from_env({**os.environ, **engine_env})
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 POM_DIR="$HERE/poms"
+HOME="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"   # CI may run without HOME
 CACHE_DIR="${PARLEY_CACHE_DIR:-$HOME/.cache/parley}"
 JAR_DIR="$CACHE_DIR/jars"
 DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.6.1"

@@ -22,6 +22,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 RUN_DIR="${PARLEY_RUN_DIR:-$REPO/.run}"
+HOME="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"   # CI may run without HOME
 CACHE_DIR="${PARLEY_CACHE_DIR:-$HOME/.cache/parley}"
 JAR_DIR="$CACHE_DIR/jars"
 
@@ -104,16 +105,18 @@ running_pid() {
 # from the engine's dir; the pid file is written by the process itself.
 launch() {
   local engine="$1"; shift
-  local pidf logf i
+  local pidf logf
   pidf="$(pid_file "$engine")"
   logf="$(log_file "$engine")"
   rm -f "$pidf"
   [[ -f $logf ]] && mv -f "$logf" "$logf.1"
   (
     cd "$(engine_dir "$engine")"
+    exec 8>&-   # do not hand our lock to the engine
+    # shellcheck disable=SC2016  # $$ and $@ belong to the inner bash
     exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidf" "$@"
   ) >>"$logf" 2>&1 </dev/null &
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     [[ -s $pidf ]] && return 0
     sleep 0.1
   done
@@ -277,7 +280,7 @@ kafka_start() {
   kafka_write_config "$dir"
   kafka_format "$dir"
   launch kafka "$JAVA" -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-    -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+    -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true \
     -Djava.io.tmpdir="$dir" \
     -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$RUN_DIR/logs" \
     -cp "$JAR_DIR/kafka/*" kafka.Kafka "$dir/server.properties"
@@ -411,13 +414,14 @@ EOF
 }
 
 cassandra_start() {
-  local dir jamm agent=()
+  local dir jamms agent=()
   dir="$(engine_dir cassandra)"
   need_jars cassandra
   mkdir -p "$dir/data" "$dir/tmp"
   cassandra_write_config "$dir"
-  jamm="$(ls "$JAR_DIR"/cassandra/jamm-*.jar 2>/dev/null | head -n 1 || true)"
-  [[ -n $jamm ]] && agent=("-javaagent:$jamm")
+  # jamm measures object sizes for memtable accounting (Cassandra's own scripts load it too)
+  jamms=("$JAR_DIR"/cassandra/jamm-*.jar)
+  [[ -f ${jamms[0]} ]] && agent=("-javaagent:${jamms[0]}")
   launch cassandra "$JAVA" "@$dir/jvm17.options" \
     -ea -da:net.openhft... -XX:+UseG1GC -XX:MaxGCPauseMillis=300 -Xms1g -Xmx1g -Xss256k \
     -XX:+UseThreadPriorities -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath="$dir/tmp" \
@@ -576,6 +580,11 @@ main() {
   done
   mkdir -p "$RUN_DIR"
   RUN_DIR="$(cd "$RUN_DIR" && pwd -P)"
+  if [[ $cmd == up || $cmd == down ]]; then
+    # One up/down at a time per run dir (parallel test runs, make -j).
+    exec 8>"$RUN_DIR/.lock"
+    flock 8
+  fi
   case "$cmd" in
     up) cmd_up "${engines[@]}" ;;
     down) cmd_down "${engines[@]}" ;;

@@ -104,7 +104,7 @@ install_conf() {
 }
 
 cmd_up() {
-  local pid i
+  local pid
   "$HERE/bootstrap.sh" nginx
   find_nginx
   mkdir -p "$NGINX_DIR/logs" "$NGINX_DIR/tmp"
@@ -120,7 +120,7 @@ cmd_up() {
   install_conf || true
   port_open "$NGINX_PORT" && die "port $NGINX_PORT on 127.0.0.1 is taken by another process (set PARLEY_NGINX_PORT)"
   nginx_cmd
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     if [[ -s $PID_FILE ]] && port_open "$NGINX_PORT"; then
       log "running on 127.0.0.1:$NGINX_PORT (pid $(cat "$PID_FILE")) -> gateways 127.0.0.1:{${GATEWAY_PORTS// /,}}"
       log "config $CONF, logs $NGINX_DIR/logs/"

@@ -5,18 +5,33 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from cassandra.cluster import Cluster, ResponseFuture, Session
+from cassandra import ConsistencyLevel
+from cassandra.cluster import (
+    EXEC_PROFILE_DEFAULT,
+    Cluster,
+    ExecutionProfile,
+    ResponseFuture,
+    Session,
+)
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import Statement
 
 from services.common.settings import Settings
 
+PROTOCOL_VERSION = 5  # Cassandra 4.0+; pinned so the driver does not probe and downgrade
+
 
 def make_cluster(settings: Settings) -> Cluster:
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+        consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+        request_timeout=settings.cassandra_timeout_seconds,
+    )
     return Cluster(
         contact_points=settings.cassandra_host_list,
         port=settings.cassandra_port,
-        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+        protocol_version=PROTOCOL_VERSION,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=settings.cassandra_timeout_seconds,
         control_connection_timeout=settings.cassandra_timeout_seconds,
     )
@@ -30,7 +45,6 @@ async def connect(settings: Settings, keyspace: str | None = None) -> tuple[Clus
     except BaseException:
         cluster.shutdown()
         raise
-    session.default_timeout = settings.cassandra_timeout_seconds
     return cluster, session
 
 

@@ -11,7 +11,6 @@ import asyncio
 import datetime as dt
 from collections.abc import Sequence
 
-from cassandra import ConsistencyLevel
 from cassandra.cluster import Cluster, Session
 
 from services.common.errors import Unavailable
@@ -53,32 +52,26 @@ class CassandraMessageStore:
         self._known_buckets: set[tuple[str, int]] = set()
 
     async def start(self) -> None:
-        self._cluster, self._session = await connect(
-            self._settings, self._settings.cassandra_keyspace
-        )
-        s = self._session
-        prepare = s.prepare
+        self._cluster, self._session = await connect(self._settings)
+        ks = self._settings.cassandra_keyspace  # qualified names: no USE with prepared statements
+        prepare = self._session.prepare
         self._insert = await asyncio.to_thread(
             prepare,
-            "INSERT INTO messages (room_id, bucket, message_id, user_id, username, body, "
+            f"INSERT INTO {ks}.messages (room_id, bucket, message_id, user_id, username, body, "
             "created_at, reply_to, client_msg_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         self._insert_bucket = await asyncio.to_thread(
-            prepare, "INSERT INTO room_buckets (room_id, bucket) VALUES (?, ?)"
+            prepare, f"INSERT INTO {ks}.room_buckets (room_id, bucket) VALUES (?, ?)"
         )
         self._buckets = await asyncio.to_thread(
-            prepare, "SELECT bucket FROM room_buckets WHERE room_id = ?"
+            prepare, f"SELECT bucket FROM {ks}.room_buckets WHERE room_id = ?"
         )
-        base = f"SELECT {_COLUMNS} FROM messages WHERE room_id = ? AND bucket = ?"
+        base = f"SELECT {_COLUMNS} FROM {ks}.messages WHERE room_id = ? AND bucket = ?"
         self._newest = await asyncio.to_thread(prepare, base + " LIMIT ?")
         self._after = await asyncio.to_thread(
             prepare, base + " AND message_id > ? ORDER BY message_id ASC LIMIT ?"
         )
         self._before = await asyncio.to_thread(prepare, base + " AND message_id < ? LIMIT ?")
-        for stmt in (self._insert, self._insert_bucket):
-            stmt.consistency_level = ConsistencyLevel.LOCAL_QUORUM
-        for stmt in (self._buckets, self._newest, self._after, self._before):
-            stmt.consistency_level = ConsistencyLevel.LOCAL_QUORUM
 
     async def close(self) -> None:
         if self._cluster is not None:
@@ -93,11 +86,12 @@ class CassandraMessageStore:
 
     async def _q(self, stmt, params) -> list:
         try:
-            return list(await execute(self.session, stmt, params))
+            rows = await execute(self.session, stmt, params)
         except Unavailable:
             raise
         except Exception as exc:  # driver errors: NoHostAvailable, timeouts, ...
             raise Unavailable(f"cassandra: {type(exc).__name__}: {exc}") from exc
+        return list(rows) if rows is not None else []
 
     async def healthy(self) -> bool:
         try:

@@ -54,9 +54,7 @@ class PresenceStoreContract:
         assert only_dead not in online and on_both in online
         assert dead not in await presence.dead_pods(now_ms=50_000, ttl_ms=30_000)
 
-    async def test_concurrent_connects_and_disconnects_report_each_transition_once(
-        self, presence
-    ):
+    async def test_concurrent_connects_and_disconnects_report_each_transition_once(self, presence):
         user = uid("flappy")
         pods = [uid("pod") for _ in range(3)]
         onlines = offlines = 0

@@ -19,8 +19,18 @@ def make_messages(room: str, n: int, start: float = 1_795_000_000.0, step: float
     out = []
     for i in range(n):
         message_id, ms = gen.new_id()
-        out.append(Message(id=message_id, room_id=room, user_id=f"u{i % 3}", username="U",
-                           text=f"m{i}", created_ms=ms, reply_to=None, client_msg_id=None))
+        out.append(
+            Message(
+                id=message_id,
+                room_id=room,
+                user_id=f"u{i % 3}",
+                username="U",
+                text=f"m{i}",
+                created_ms=ms,
+                reply_to=None,
+                client_msg_id=None,
+            )
+        )
         now[0] += step
     return out
 

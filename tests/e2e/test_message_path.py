@@ -23,12 +23,14 @@ async def read_row_from_cassandra(settings, room: str, message_id: str, timeout:
     try:
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
-            rows = list(await execute(
-                session,
-                "SELECT message_id, user_id, username, body FROM messages "
-                "WHERE room_id=%s AND bucket=%s AND message_id=%s",
-                (room, bucket_of(message_id), message_id),
-            ))
+            rows = list(
+                await execute(
+                    session,
+                    "SELECT message_id, user_id, username, body FROM messages "
+                    "WHERE room_id=%s AND bucket=%s AND message_id=%s",
+                    (room, bucket_of(message_id), message_id),
+                )
+            )
             if rows:
                 return rows
             await asyncio.sleep(0.2)
@@ -47,8 +49,9 @@ async def test_message_crosses_gateways_is_stored_and_in_later_history(system):
     assert (await bob.call("room:join", {"roomId": room}))["status"] == "ok"
     await alice.wait_for("room:user-joined", lambda d: d["roomId"] == room)
 
-    ack = await alice.call("chat:message", {"roomId": room, "text": "  hello from A  ",
-                                            "userId": "mallory"})
+    ack = await alice.call(
+        "chat:message", {"roomId": room, "text": "  hello from A  ", "userId": "mallory"}
+    )
     assert ack["status"] == "ok" and isinstance(ack["messageId"], str)
     got = await bob.wait_for("chat:message", lambda m: m["id"] == ack["messageId"])
     assert got["text"] == "hello from A" and got["roomId"] == room
@@ -108,10 +111,12 @@ async def test_refusals(system):
     user = unique("frank")
     c = await system.client(user)
     assert (await c.call("chat:message", {"roomId": unique("notjoined"), "text": "x"}))[
-        "code"] == "forbidden"
+        "code"
+    ] == "forbidden"
     assert (await c.call("room:join", "user:someone-else"))["code"] == "forbidden"
     assert (await c.call("room:join", "dm:aaa:zzz"))["code"] == "forbidden"
     for bad in (None, 42, "text", [], {"roomId": "r"}, {"roomId": "r", "text": ""}):
         ack = await c.call("chat:message", bad)
-        assert ack == {"status": "error", "error": "Invalid message",
-                       "code": "invalid_message"}, bad
+        assert ack == {"status": "error", "error": "Invalid message", "code": "invalid_message"}, (
+            bad
+        )

@@ -69,8 +69,9 @@ async def test_sigkilled_gateway_users_go_offline_within_ttl(cluster_system, eng
         doomed.kill()
         ttl = float(PRESENCE_ENV["PARLEY_PRESENCE_TTL_SECONDS"])
         started = asyncio.get_running_loop().time()
-        gone = await watcher.wait_for("presence:offline", lambda d: d["userId"] == only_there,
-                                      timeout=ttl + 10)
+        gone = await watcher.wait_for(
+            "presence:offline", lambda d: d["userId"] == only_there, timeout=ttl + 10
+        )
         assert gone["userId"] == only_there
         assert asyncio.get_running_loop().time() - started < ttl + 5
         await asyncio.sleep(1)

@@ -10,13 +10,16 @@ from tests.contracts.store_contract import MessageStoreContract
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+async def store(migrated):
+    s = CassandraMessageStore(migrated)
+    await s.start()
+    yield s
+    await s.close()
+
+
 class TestCassandraStore(MessageStoreContract):
-    @pytest.fixture(scope="class")
-    async def store(self, migrated):
-        s = CassandraMessageStore(migrated)
-        await s.start()
-        yield s
-        await s.close()
+    pass
 
 
 async def test_migrations_are_recorded_and_rerunning_is_a_no_op(migrated):

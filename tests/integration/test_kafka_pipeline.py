@@ -22,8 +22,11 @@ pytestmark = pytest.mark.integration
 async def pipeline(migrated):
     """A private topic and group for this test, the producer, the store and a worker."""
     suffix = uuid.uuid4().hex[:6]
-    settings = dataclasses.replace(migrated, kafka_topic=f"{migrated.kafka_topic}.{suffix}",
-                                   kafka_group=f"{migrated.kafka_group}.{suffix}")
+    settings = dataclasses.replace(
+        migrated,
+        kafka_topic=f"{migrated.kafka_topic}.{suffix}",
+        kafka_group=f"{migrated.kafka_group}.{suffix}",
+    )
     await ensure_topics(settings)
     log = KafkaMessageLog(settings)
     store = CassandraMessageStore(settings)
@@ -53,8 +56,11 @@ def new_messages(room: str, n: int) -> list[Message]:
     out = []
     for i in range(n):
         message_id, ms = gen.new_id()
-        out.append(Message(id=message_id, room_id=room, user_id="u", username="U",
-                           text=f"t{i}", created_ms=ms))
+        out.append(
+            Message(
+                id=message_id, room_id=room, user_id="u", username="U", text=f"t{i}", created_ms=ms
+            )
+        )
     return out
 
 
@@ -92,9 +98,12 @@ async def test_poison_record_goes_to_dead_letter_and_does_not_block(pipeline):
         return len(await store.recent(room, 10)) == 3
 
     assert await wait_until(stored), "records after the poison record were not stored"
-    consumer = AIOKafkaConsumer(settings.kafka_topic + ".dlq",
-                                bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="earliest", group_id=None)
+    consumer = AIOKafkaConsumer(
+        settings.kafka_topic + ".dlq",
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+    )
     await consumer.start()
     try:
         record = await asyncio.wait_for(consumer.getone(), 20)

@@ -8,11 +8,14 @@ from tests.contracts.presence_contract import PresenceStoreContract
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+async def presence(engine_settings):
+    store = RedisPresenceStore(engine_settings.redis_url, engine_settings.redis_prefix)
+    await store.start()
+    assert await store.healthy(), "Redis is not reachable: run `make infra-up`"
+    yield store
+    await store.close()
+
+
 class TestRedisPresence(PresenceStoreContract):
-    @pytest.fixture(scope="class")
-    async def presence(self, engine_settings):
-        store = RedisPresenceStore(engine_settings.redis_url, engine_settings.redis_prefix)
-        await store.start()
-        assert await store.healthy(), "Redis is not reachable: run `make infra-up`"
-        yield store
-        await store.close()
+    pass

@@ -35,8 +35,9 @@ class ChatClient:
 
     async def connect(self) -> ChatClient:
         auth = {"token": self.token} if self.token is not None else None
-        await self.sio.connect(self.url, namespaces=[NAMESPACE], auth=auth,
-                               transports=self.transports, wait_timeout=10)
+        await self.sio.connect(
+            self.url, namespaces=[NAMESPACE], auth=auth, transports=self.transports, wait_timeout=10
+        )
         return self
 
     async def try_connect(self) -> Any:

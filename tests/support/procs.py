@@ -29,8 +29,12 @@ class Service:
         self.module = module
         self.name = name
         self.port = port or free_port()
-        self.env = {**os.environ, **env, "PARLEY_PORT": str(self.port),
-                    "PARLEY_POD_ID": env.get("PARLEY_POD_ID", name)}
+        self.env = {
+            **os.environ,
+            **env,
+            "PARLEY_PORT": str(self.port),
+            "PARLEY_POD_ID": env.get("PARLEY_POD_ID", name),
+        }
         self.proc: subprocess.Popen | None = None
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = LOG_DIR / f"{name}.log"
@@ -43,7 +47,10 @@ class Service:
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
             [sys.executable, "-m", f"services.{self.module}"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         return self
 
@@ -52,8 +59,10 @@ class Service:
         last = ""
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}); "
-                                   f"log: {self.log_path}\n{self.tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited ({self.proc.returncode}); "
+                    f"log: {self.log_path}\n{self.tail()}"
+                )
             try:
                 r = httpx.get(self.url + "/readyz", timeout=2)
                 if r.status_code == 200:
@@ -62,8 +71,9 @@ class Service:
             except httpx.HTTPError as exc:
                 last = str(exc)
             time.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready in {timeout}s ({last}); log: {self.log_path}"
-                           f"\n{self.tail()}")
+        raise RuntimeError(
+            f"{self.name} not ready in {timeout}s ({last}); log: {self.log_path}\n{self.tail()}"
+        )
 
     def tail(self, lines: int = 30) -> str:
         try:

@@ -37,6 +37,13 @@ def test_two_generators_never_collide_and_later_ms_sorts_later():
 
 
 def test_is_valid_id_rejects_garbage():
-    for bad in (None, 12, "", "x" * 26, "01M8C8TS61WE8TMRR084RDEN5", "81M8C8TS61WE8TMRR084RDEN5D",
-                "01m8c8ts61we8tmrr084rden5d"):
+    for bad in (
+        None,
+        12,
+        "",
+        "x" * 26,
+        "01M8C8TS61WE8TMRR084RDEN5",
+        "81M8C8TS61WE8TMRR084RDEN5D",
+        "01m8c8ts61we8tmrr084rden5d",
+    ):
         assert not is_valid_id(bad)
