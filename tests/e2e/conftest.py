@@ -69,8 +69,12 @@ def single_node(tmp_path_factory):
 
 
 @pytest.fixture(params=["cluster", "single"])
-async def system(request):
+def deployment(request) -> System:
     """The same end-to-end test on both deployments."""
-    sys_ = request.getfixturevalue("cluster" if request.param == "cluster" else "single_node")
-    yield sys_
-    await sys_.close_clients()
+    return request.getfixturevalue("cluster" if request.param == "cluster" else "single_node")
+
+
+@pytest.fixture
+async def system(deployment):
+    yield deployment
+    await deployment.close_clients()
