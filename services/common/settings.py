@@ -69,6 +69,8 @@ class Settings:
     history_default_limit: int = 50
     history_max_limit: int = 100
     resync_cap: int = 500
+    rate_limits: str = "chat:message=10/10,chat:typing=2/1,chat:read=30/10,chat:file=5/60"
+    client_msg_id_ttl_seconds: int = 600
 
     @property
     def single_node(self) -> bool:

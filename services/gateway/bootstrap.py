@@ -12,11 +12,16 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
+import redis.asyncio as aioredis
 import socketio
 
+from services.common.ratelimit import MemoryRateLimiter, RateLimiter
+from services.common.ratelimit_redis import RedisRateLimiter
 from services.common.settings import Settings
 from services.persistence.ports import MessageLog, MessageStore
 from services.presence.ports import PresenceStore
+
+from .dedupe import ClaimStore, MemoryClaims, RedisClaims
 
 log = logging.getLogger("parley.gateway")
 
@@ -27,6 +32,9 @@ class Components:
     log: MessageLog
     store: MessageStore
     presence: PresenceStore
+    limiter: RateLimiter
+    claims: ClaimStore
+    redis: aioredis.Redis | None = None  # shared client for small cluster-mode adapters
     _starters: list[asyncio.Task] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -53,6 +61,8 @@ class Components:
                 seen.add(id(part))
                 with contextlib.suppress(Exception):
                     await part.close()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 async def _start_forever(name: str, part) -> None:
@@ -86,7 +96,14 @@ def build(settings: Settings) -> Components:
             settings.sqlite_path,
         )
         sqlite = SqliteMessageStore(settings.sqlite_path)
-        return Components(socketio.AsyncManager(), sqlite, sqlite, MemoryPresenceStore())
+        return Components(
+            manager=socketio.AsyncManager(),
+            log=sqlite,
+            store=sqlite,
+            presence=MemoryPresenceStore(),
+            limiter=MemoryRateLimiter(),
+            claims=MemoryClaims(),
+        )
 
     from services.persistence.log_kafka import KafkaMessageLog
     from services.persistence.store_cassandra import CassandraMessageStore
@@ -102,9 +119,19 @@ def build(settings: Settings) -> Components:
         settings.cassandra_keyspace,
     )
     manager = socketio.AsyncRedisManager(settings.redis_url, channel=settings.socketio_channel)
+    redis = aioredis.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=5,
+        health_check_interval=10,
+    )
     return Components(
-        manager,
-        KafkaMessageLog(settings),
-        CassandraMessageStore(settings),
-        RedisPresenceStore(settings.redis_url, settings.redis_prefix),
+        manager=manager,
+        log=KafkaMessageLog(settings),
+        store=CassandraMessageStore(settings),
+        presence=RedisPresenceStore(settings.redis_url, settings.redis_prefix),
+        limiter=RedisRateLimiter(redis, settings.redis_prefix),
+        claims=RedisClaims(redis, settings.redis_prefix),
+        redis=redis,
     )

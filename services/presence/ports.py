@@ -5,6 +5,8 @@ Guarantees of every adapter:
   ``disconnect`` returns True exactly when it removed the user's last session (went offline).
   Each is atomic, so concurrent calls for one user from several pods never lose an update
   and each real transition is reported once.
+- Room membership is per user: ``is_member`` is True while any of the user's live sessions,
+  on any pod, has joined the room; it ends with the session (disconnect or reap).
 - A pod that stops heart-beating for ``ttl`` has its sessions removed by ``reap_pod`` (run by
   the presence service); the users it returns went offline with it.
 """
@@ -66,3 +68,9 @@ class PresenceStore(Protocol):
     async def reap_pod(self, pod_id: str, now_ms: int) -> list[OnlineUser]: ...
 
     async def healthy(self) -> bool: ...
+
+    async def join_room(self, session: Session, room_id: str) -> None: ...
+
+    async def leave_room(self, session: Session, room_id: str) -> None: ...
+
+    async def is_member(self, user_id: str, room_id: str) -> bool: ...

@@ -10,6 +10,7 @@ class MemoryPresenceStore:
         self._sessions: dict[str, dict[str, Session]] = {}  # user -> sid -> session
         self._pods: dict[str, int] = {}  # pod -> last heartbeat ms
         self._last_seen: dict[str, int] = {}
+        self._rooms: dict[str, set[str]] = {}  # sid -> rooms joined
 
     async def start(self) -> None:
         return None
@@ -29,6 +30,7 @@ class MemoryPresenceStore:
 
     async def disconnect(self, session: Session, now_ms: int) -> bool:
         sessions = self._sessions.get(session.user_id)
+        self._rooms.pop(session.sid, None)
         if not sessions or sessions.pop(session.sid, None) is None:
             return False
         if sessions:
@@ -61,3 +63,12 @@ class MemoryPresenceStore:
                     gone.append(OnlineUser(s.user_id, s.username))
         self._pods.pop(pod_id, None)
         return gone
+
+    async def join_room(self, session: Session, room_id: str) -> None:
+        self._rooms.setdefault(session.sid, set()).add(room_id)
+
+    async def leave_room(self, session: Session, room_id: str) -> None:
+        self._rooms.get(session.sid, set()).discard(room_id)
+
+    async def is_member(self, user_id: str, room_id: str) -> bool:
+        return any(room_id in self._rooms.get(sid, ()) for sid in self._sessions.get(user_id, {}))

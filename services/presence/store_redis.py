@@ -6,6 +6,8 @@ Keys (all under one hash tag so the scripts also run on Redis Cluster):
   ``<prefix>{presence}:pod:<pod>``  set of "user\\tsid" the pod holds
   ``<prefix>{presence}:pods``       zset pod → last heartbeat (ms)
   ``<prefix>{presence}:seen``       hash user → last time the user went offline (ms)
+  ``<prefix>{presence}:rm:<user>:<room>``  set of the user's sids joined to the room
+  ``<prefix>{presence}:sr:<sid>``   set of rooms the session joined (cleaned with the session)
 """
 
 from __future__ import annotations
@@ -29,7 +31,22 @@ if before == 0 then return 1 end
 return 0
 """
 
-DISCONNECT = """
+# Removes one session (and its room memberships); KEYS: sessions, online, pod set, seen;
+# ARGV: user, sid, pod member, now, key prefix.
+DROP_SESSION = """
+local function drop(prefix, user, sid)
+  local rooms_key = prefix .. 'sr:' .. sid
+  for _, room in ipairs(redis.call('SMEMBERS', rooms_key)) do
+    redis.call('SREM', prefix .. 'rm:' .. user .. ':' .. room, sid)
+  end
+  redis.call('DEL', rooms_key)
+end
+"""
+
+DISCONNECT = (
+    DROP_SESSION
+    + """
+drop(ARGV[5], ARGV[1], ARGV[2])
 redis.call('SREM', KEYS[3], ARGV[3])
 if redis.call('HDEL', KEYS[1], ARGV[2]) == 1 and redis.call('HLEN', KEYS[1]) == 0 then
   redis.call('HDEL', KEYS[2], ARGV[1])
@@ -38,10 +55,14 @@ if redis.call('HDEL', KEYS[1], ARGV[2]) == 1 and redis.call('HLEN', KEYS[1]) == 
 end
 return 0
 """
+)
 
-# KEYS: pod set, online hash, pods zset, seen hash; ARGV: pod, now, session-key prefix.
+# KEYS: pod set, online hash, pods zset, seen hash; ARGV: pod, now, session-key prefix,
+# key prefix.
 # Returns the user ids that went offline, each followed by their username.
-REAP_POD = """
+REAP_POD = (
+    DROP_SESSION
+    + """
 local gone = {}
 for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local tab = string.find(member, '\\t', 1, true)
@@ -49,6 +70,7 @@ for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local sid = string.sub(member, tab + 1)
   local skey = ARGV[3] .. user
   local info = redis.call('HGET', skey, sid)
+  drop(ARGV[4], user, sid)
   if info and redis.call('HDEL', skey, sid) == 1 and redis.call('HLEN', skey) == 0 then
     local name = redis.call('HGET', KEYS[2], user) or user
     redis.call('HDEL', KEYS[2], user)
@@ -61,6 +83,7 @@ redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return gone
 """
+)
 
 
 class RedisPresenceStore:
@@ -133,7 +156,7 @@ class RedisPresenceStore:
                     self._key(f"pod:{session.pod_id}"),
                     self._key("seen"),
                 ],
-                args=[session.user_id, session.sid, session.member, now_ms],
+                args=[session.user_id, session.sid, session.member, now_ms, self._p],
             )
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
@@ -183,8 +206,32 @@ class RedisPresenceStore:
                     self._key("pods"),
                     self._key("seen"),
                 ],
-                args=[pod_id, now_ms, self._key("s:")],
+                args=[pod_id, now_ms, self._key("s:"), self._p],
             )
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
         return [OnlineUser(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+    async def join_room(self, session: Session, room_id: str) -> None:
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(self._key(f"rm:{session.user_id}:{room_id}"), session.sid)
+                pipe.sadd(self._key(f"sr:{session.sid}"), room_id)
+                await pipe.execute()
+        except RedisError as exc:
+            raise Unavailable(f"redis: {exc}") from exc
+
+    async def leave_room(self, session: Session, room_id: str) -> None:
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.srem(self._key(f"rm:{session.user_id}:{room_id}"), session.sid)
+                pipe.srem(self._key(f"sr:{session.sid}"), room_id)
+                await pipe.execute()
+        except RedisError as exc:
+            raise Unavailable(f"redis: {exc}") from exc
+
+    async def is_member(self, user_id: str, room_id: str) -> bool:
+        try:
+            return await self.redis.scard(self._key(f"rm:{user_id}:{room_id}")) > 0
+        except RedisError as exc:
+            raise Unavailable(f"redis: {exc}") from exc

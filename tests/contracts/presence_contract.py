@@ -66,3 +66,24 @@ class PresenceStoreContract:
             offlines += sum(went_off)
         assert (onlines, offlines) == (30, 30)
         assert user not in online_ids(await presence.online_users())
+
+
+class MembershipContract:
+    async def test_membership_is_per_user_across_devices_and_ends_with_sessions(self, presence):
+        user, room = uid("gina"), uid("room")
+        phone = Session(user, "G", uid("sid"), uid("podA"))
+        laptop = Session(user, "G", uid("sid"), uid("podB"))
+        await presence.connect(phone, 1)
+        await presence.connect(laptop, 1)
+        assert not await presence.is_member(user, room)
+        await presence.join_room(phone, room)
+        assert await presence.is_member(user, room)  # the laptop may post too
+        assert not await presence.is_member(uid("other"), room)
+        await presence.leave_room(phone, room)
+        assert not await presence.is_member(user, room)
+        await presence.join_room(phone, room)
+        await presence.join_room(laptop, room)
+        await presence.disconnect(phone, 2)
+        assert await presence.is_member(user, room)
+        await presence.reap_pod(laptop.pod_id, 3)  # the laptop's pod crashed
+        assert not await presence.is_member(user, room)

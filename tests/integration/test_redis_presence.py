@@ -3,7 +3,7 @@
 import pytest
 
 from services.presence.store_redis import RedisPresenceStore
-from tests.contracts.presence_contract import PresenceStoreContract
+from tests.contracts.presence_contract import MembershipContract, PresenceStoreContract
 
 pytestmark = pytest.mark.integration
 
@@ -17,5 +17,5 @@ async def presence(engine_settings):
     await store.close()
 
 
-class TestRedisPresence(PresenceStoreContract):
+class TestRedisPresence(PresenceStoreContract, MembershipContract):
     pass

@@ -5,7 +5,7 @@ import pytest
 from services.persistence.store_memory import MemoryMessageStore
 from services.persistence.store_sqlite import SqliteMessageStore
 from services.presence.store_memory import MemoryPresenceStore
-from tests.contracts.presence_contract import PresenceStoreContract
+from tests.contracts.presence_contract import MembershipContract, PresenceStoreContract
 from tests.contracts.store_contract import MessageStoreContract, make_messages
 
 
@@ -38,7 +38,7 @@ async def test_sqlite_history_survives_a_restart(tmp_path):
     await second.close()
 
 
-class TestMemoryPresence(PresenceStoreContract):
+class TestMemoryPresence(PresenceStoreContract, MembershipContract):
     @pytest.fixture
     async def presence(self):
         return MemoryPresenceStore()

@@ -1,0 +1,39 @@
+"""Redis adapter of ``RateLimiter``: a sliding log in a sorted set, updated by one Lua script."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from .errors import Unavailable
+from .ratelimit import Limit
+
+# KEYS[1] the log; ARGV: now_ms, window_ms, count, unique member
+HIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+class RedisRateLimiter:
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self._script = redis.register_script(HIT)
+        self._prefix = f"{prefix}rl:"
+        self._unique = f"{os.getpid()}-{id(self)}-"
+        self._counter = itertools.count()
+
+    async def hit(self, key: str, limit: Limit, now_ms: int) -> bool:
+        member = f"{now_ms}-{self._unique}{next(self._counter)}"
+        try:
+            allowed = await self._script(
+                keys=[self._prefix + key], args=[now_ms, limit.window_ms, limit.count, member]
+            )
+        except RedisError as exc:
+            raise Unavailable(f"redis: {exc}") from exc
+        return allowed == 1
