@@ -20,7 +20,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
-deps: $(STAMP)
+node_modules/.installed: package.json package-lock.json
+	@npm ci --no-audit --no-fund --loglevel=error && touch $@
+
+deps: $(STAMP) node_modules/.installed
 
 run: deps
 	@PARLEY_MODE=single $(PY) -m services.gateway

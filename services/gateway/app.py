@@ -21,8 +21,11 @@ from services.common.settings import Settings
 from services.common.web import health_routes
 from services.presence.ports import OnlineUser
 
+from .admin import AdminNamespace
+from .auth_http import auth_routes
 from .bootstrap import Components, build
 from .chat import ChatNamespace
+from .notifications import NotificationsNamespace
 
 log = logging.getLogger("parley.gateway")
 
@@ -39,13 +42,17 @@ class Gateway:
             ping_interval=25,
             ping_timeout=20,
         )
-        self.chat = ChatNamespace(self.sio, settings, self.parts)
+        self.notifications = NotificationsNamespace(self.sio, settings, self.parts)
+        self.chat = ChatNamespace(self.sio, settings, self.parts, self.notifications)
+        self.admin = AdminNamespace(self)
         checks = {
             "log": self.parts.log.healthy,
             "store": self.parts.store.healthy,
             "presence": self.parts.presence.healthy,
         }
-        self.http = Starlette(routes=health_routes(checks), lifespan=self._lifespan)
+        self.http = Starlette(
+            routes=health_routes(checks) + auth_routes(self), lifespan=self._lifespan
+        )
         self.asgi = socketio.ASGIApp(self.sio, other_asgi_app=self.http)
         self._heartbeat: asyncio.Task | None = None
 
@@ -53,6 +60,7 @@ class Gateway:
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         await self.parts.start()
         self._heartbeat = asyncio.create_task(self._beat(), name="presence-heartbeat")
+        await self.admin.start()
         log.info(
             "gateway %s ready on http://%s:%d",
             self.settings.pod_id,
@@ -75,6 +83,7 @@ class Gateway:
     async def shutdown(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
+        await self.admin.stop()
         try:
             gone = await self.parts.presence.reap_pod(self.settings.pod_id, int(time.time() * 1000))
             for user in gone:

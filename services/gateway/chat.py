@@ -25,6 +25,7 @@ from services.presence.ports import OnlineUser, Session
 
 from . import metrics
 from .bootstrap import Components
+from .notifications import NotificationsNamespace
 
 NAMESPACE = "/chat"
 log = logging.getLogger("parley.gateway.chat")
@@ -50,8 +51,15 @@ def now_ms() -> int:
 
 
 class ChatNamespace:
-    def __init__(self, sio: socketio.AsyncServer, settings: Settings, parts: Components) -> None:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        settings: Settings,
+        parts: Components,
+        notifications: NotificationsNamespace,
+    ) -> None:
         self.sio = sio
+        self.notifications = notifications
         self.settings = settings
         self.parts = parts
         self.ids = IdGenerator()
