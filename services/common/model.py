@@ -6,7 +6,7 @@ Everything here is I/O free: handlers call these functions and turn ``ChatError`
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +29,11 @@ class Message:
     client_msg_id: str | None = None
     read_by: tuple[str, ...] = field(default=())
 
+    def with_readers(self, readers: list[str]) -> Message:
+        """This message with ``readBy`` = the sender, then ``readers`` in order, once each."""
+        seen = dict.fromkeys([self.user_id, *readers])
+        return replace(self, read_by=tuple(seen))
+
     def to_wire(self) -> dict[str, Any]:
         """The message object of PROTOCOL.md, as clients receive it."""
         out: dict[str, Any] = {
@@ -48,6 +53,7 @@ class Message:
         """The Kafka record value (JSON, versioned)."""
         body = {
             "v": 1,
+            "type": "message",
             "id": self.id,
             "roomId": self.room_id,
             "userId": self.user_id,
@@ -62,12 +68,13 @@ class Message:
     @classmethod
     def from_record(cls, raw: bytes) -> Message:
         """Parse a Kafka record value; raises ``ValueError`` on anything malformed."""
-        try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"not JSON: {exc}") from None
-        if not isinstance(body, dict) or body.get("v") != 1:
-            raise ValueError("unknown record version")
+        record = decode_record(raw)
+        if not isinstance(record, Message):
+            raise ValueError("not a message record")
+        return record
+
+    @classmethod
+    def _from_body(cls, body: dict[str, Any]) -> Message:
         try:
             msg = cls(
                 id=body["id"],
@@ -86,6 +93,58 @@ class Message:
         ):
             raise ValueError("bad field types")
         return msg
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """``user_id`` has read ``message_id`` in ``room_id`` (persisted into ``readBy``)."""
+
+    room_id: str
+    message_id: str
+    user_id: str
+    read_ms: int
+
+    def to_record(self) -> bytes:
+        body = {
+            "v": 1,
+            "type": "receipt",
+            "roomId": self.room_id,
+            "messageId": self.message_id,
+            "userId": self.user_id,
+            "readMs": self.read_ms,
+        }
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def _from_body(cls, body: dict[str, Any]) -> Receipt:
+        try:
+            receipt = cls(body["roomId"], body["messageId"], body["userId"], int(body["readMs"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"missing or bad field: {exc}") from None
+        if not is_valid_id(receipt.message_id) or not all(
+            isinstance(v, str) for v in (receipt.room_id, receipt.user_id)
+        ):
+            raise ValueError("bad field types")
+        return receipt
+
+
+Record = Message | Receipt
+
+
+def decode_record(raw: bytes) -> Record:
+    """Parse a Kafka record value (a message or a receipt); ``ValueError`` if malformed."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(body, dict) or body.get("v") != 1:
+        raise ValueError("unknown record version")
+    kind = body.get("type", "message")
+    if kind == "message":
+        return Message._from_body(body)
+    if kind == "receipt":
+        return Receipt._from_body(body)
+    raise ValueError(f"unknown record type {kind!r}")
 
 
 def iso_ms(ms: int) -> str:
@@ -137,6 +196,17 @@ def parse_new_message(payload: object, max_chars: int) -> NewMessage:
     ):
         raise ChatError(Code.INVALID_MESSAGE, "clientMsgId must be a short string")
     return NewMessage(room_id, text, reply_to, client_msg_id)
+
+
+def parse_read(payload: object) -> tuple[str, str]:
+    """``chat:read {roomId, messageId}`` → ``(room_id, message_id)``."""
+    if not isinstance(payload, dict):
+        raise ChatError(Code.INVALID_MESSAGE, "chat:read takes an object")
+    room_id = parse_room_id(payload.get("roomId"))
+    message_id = payload.get("messageId")
+    if not is_valid_id(message_id):
+        raise ChatError(Code.INVALID_MESSAGE, "messageId must be a message id")
+    return room_id, message_id
 
 
 def parse_join(payload: object, default_limit: int, max_limit: int) -> JoinRequest:

@@ -18,32 +18,28 @@ import socketio
 from services.common.auth import AuthError, Identity, extract_token, verify_token
 from services.common.errors import ChatError, Code, Unavailable, error_ack
 from services.common.ids import IdGenerator, is_valid_id
-from services.common.model import Message, parse_join, parse_new_message, parse_room_id
+from services.common.model import (
+    Message,
+    Receipt,
+    parse_join,
+    parse_new_message,
+    parse_read,
+    parse_room_id,
+)
+from services.common.ratelimit import parse_limits
 from services.common.settings import Settings
 from services.presence.announce import Announcer
 from services.presence.ports import OnlineUser, Session
 
 from . import metrics
 from .bootstrap import Components
+from .dedupe import Deduper
 from .notifications import NotificationsNamespace
+from .rooms import may_join, personal_room
 
 NAMESPACE = "/chat"
 log = logging.getLogger("parley.gateway.chat")
 Handler = Callable[..., Awaitable[Any]]
-
-
-def personal_room(user_id: str) -> str:
-    return f"user:{user_id}"
-
-
-def may_join(identity: Identity, room_id: str) -> bool:
-    """Room rules: ``user:{id}`` only for that user; ``dm:{a}:{b}`` only for a and b."""
-    if room_id.startswith("user:"):
-        return room_id == personal_room(identity.user_id)
-    if room_id.startswith("dm:"):
-        parts = room_id.split(":")
-        return len(parts) == 3 and identity.user_id in parts[1:] and parts[1] <= parts[2]
-    return True
 
 
 def now_ms() -> int:
@@ -65,6 +61,10 @@ class ChatNamespace:
         self.ids = IdGenerator()
         self.identities: dict[str, Identity] = {}  # sid -> identity, sockets of this pod
         self.announcer = Announcer(sio.emit)
+        self.limits = parse_limits(settings.rate_limits)
+        self.deduper = Deduper(
+            parts.claims, settings.client_msg_id_ttl_seconds, settings.kafka_send_timeout_seconds
+        )
         sio.on("connect", self.connect, namespace=NAMESPACE)
         sio.on("disconnect", self.disconnect, namespace=NAMESPACE)
         for event, handler in {
@@ -73,6 +73,7 @@ class ChatNamespace:
             "chat:message": self.chat_message,
             "chat:typing": self.chat_typing,
             "chat:history": self.chat_history,
+            "chat:read": self.chat_read,
         }.items():
             sio.on(event, self._guard(event, handler), namespace=NAMESPACE)
 
@@ -109,6 +110,20 @@ class ChatNamespace:
 
     def in_room(self, sid: str, room_id: str) -> bool:
         return room_id in self.sio.rooms(sid, namespace=NAMESPACE)
+
+    async def require_member(self, sid: str, identity: Identity, room_id: str) -> None:
+        """Membership is per user: any of the user's sockets, on any pod, joined the room."""
+        if self.in_room(sid, room_id):
+            return
+        if not await self.parts.presence.is_member(identity.user_id, room_id):
+            raise ChatError(Code.FORBIDDEN, f"not a member of {room_id}")
+
+    async def rate_limit(self, event: str, key: str) -> None:
+        limit = self.limits.get((NAMESPACE, event))
+        if limit is not None and not await self.parts.limiter.hit(
+            f"{event}:{key}", limit, now_ms()
+        ):
+            raise ChatError(Code.RATE_LIMITED, f"{event} over {limit}")
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -166,6 +181,7 @@ class ChatNamespace:
         if room_id == personal_room(identity.user_id):
             return {"status": "ok", "roomId": room_id}
         already = self.in_room(sid, room_id)
+        await self.parts.presence.join_room(self.session(sid, identity), room_id)
         await self.sio.enter_room(sid, room_id, namespace=NAMESPACE)
         if not already:
             joined = {"userId": identity.user_id, "username": identity.username, "roomId": room_id}
@@ -186,6 +202,7 @@ class ChatNamespace:
         room_id = parse_room_id(payload.get("roomId") if isinstance(payload, dict) else payload)
         if room_id == personal_room(identity.user_id) or not self.in_room(sid, room_id):
             return {"status": "ok", "roomId": room_id}
+        await self.parts.presence.leave_room(self.session(sid, identity), room_id)
         await self.sio.leave_room(sid, room_id, namespace=NAMESPACE)
         left = {"userId": identity.user_id, "username": identity.username, "roomId": room_id}
         await self.sio.emit("room:user-left", left, room=room_id, namespace=NAMESPACE)
@@ -193,9 +210,14 @@ class ChatNamespace:
 
     async def chat_message(self, sid: str, identity: Identity, payload: object) -> dict:
         request = parse_new_message(payload, self.settings.message_max_chars)
-        if not self.in_room(sid, request.room_id):
-            raise ChatError(Code.FORBIDDEN, "not in room")
+        await self.require_member(sid, identity, request.room_id)
+        await self.rate_limit("chat:message", identity.user_id)
         message_id, created_ms = self.ids.new_id()
+        cmid = request.client_msg_id
+        if cmid is not None:
+            claim = await self.deduper.claim(identity.user_id, cmid, message_id)
+            if not claim.won:  # a retry of an accepted message: same id, not delivered again
+                return {"status": "ok", "messageId": claim.message_id}
         message = Message(
             id=message_id,
             room_id=request.room_id,
@@ -204,36 +226,62 @@ class ChatNamespace:
             text=request.text,
             created_ms=created_ms,
             reply_to=request.reply_to,
-            client_msg_id=request.client_msg_id,
+            client_msg_id=cmid,
         )
-        await self.parts.log.append(message)  # durable before anything is acked or delivered
+        try:
+            await self.parts.log.append(message)  # durable before anything is acked or delivered
+        except BaseException:
+            if cmid is not None:
+                await self.deduper.release(identity.user_id, cmid)
+            raise
+        if cmid is not None:
+            await self.deduper.commit(identity.user_id, cmid, message_id)
         metrics.MESSAGES_ACCEPTED.inc()
         await self.sio.emit(
             "chat:message", message.to_wire(), room=request.room_id, namespace=NAMESPACE
         )
+        await self._notify(message)
         return {"status": "ok", "messageId": message_id}
+
+    async def _notify(self, message: Message) -> None:
+        """Mentions and DM notifications; the message is already accepted, so never fail."""
+        try:
+            await self.notifications.message_accepted(message)
+        except Exception:
+            log.exception("notifications for message %s failed", message.id)
 
     async def chat_typing(self, sid: str, identity: Identity, payload: object) -> dict:
         if not isinstance(payload, dict):
             raise ChatError(Code.INVALID_MESSAGE, "typing takes an object")
         room_id = parse_room_id(payload.get("roomId"))
-        if not self.in_room(sid, room_id):
-            raise ChatError(Code.FORBIDDEN, "not in room")
+        is_typing = payload.get("isTyping")
+        if not isinstance(is_typing, bool):
+            raise ChatError(Code.INVALID_MESSAGE, "isTyping must be a boolean")
+        await self.require_member(sid, identity, room_id)
+        await self.rate_limit("chat:typing", f"{identity.user_id}:{room_id}")
         typing = {
             "userId": identity.user_id,
             "username": identity.username,
             "roomId": room_id,
-            "isTyping": bool(payload.get("isTyping")),
+            "isTyping": is_typing,
         }
         await self.sio.emit("chat:typing", typing, room=room_id, skip_sid=sid, namespace=NAMESPACE)
+        return {"status": "ok"}
+
+    async def chat_read(self, sid: str, identity: Identity, payload: object) -> dict:
+        room_id, message_id = parse_read(payload)
+        await self.require_member(sid, identity, room_id)
+        await self.rate_limit("chat:read", identity.user_id)
+        await self.parts.log.append(Receipt(room_id, message_id, identity.user_id, now_ms()))
+        read = {"userId": identity.user_id, "messageId": message_id, "roomId": room_id}
+        await self.sio.emit("chat:read", read, room=room_id, skip_sid=sid, namespace=NAMESPACE)
         return {"status": "ok"}
 
     async def chat_history(self, sid: str, identity: Identity, payload: object) -> dict:
         if not isinstance(payload, dict):
             raise ChatError(Code.INVALID_MESSAGE, "history takes an object")
         room_id = parse_room_id(payload.get("roomId"))
-        if not self.in_room(sid, room_id):
-            raise ChatError(Code.FORBIDDEN, "not in room")
+        await self.require_member(sid, identity, room_id)
         request = parse_join(
             {"roomId": room_id, "limit": payload.get("limit")},
             self.settings.history_default_limit,

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from services.common.errors import Unavailable
-from services.common.model import Message
+from services.common.model import Record
 from services.common.settings import Settings
 
 log = logging.getLogger("parley.kafka")
@@ -80,7 +80,7 @@ class KafkaMessageLog:
             return False
         return True
 
-    async def append(self, message: Message) -> None:
+    async def append(self, record: Record) -> None:
         producer = self._producer
         if producer is None:
             raise Unavailable("kafka: producer not connected")
@@ -88,8 +88,8 @@ class KafkaMessageLog:
             await asyncio.wait_for(
                 producer.send_and_wait(
                     self._settings.kafka_topic,
-                    value=message.to_record(),
-                    key=message.room_id.encode(),
+                    value=record.to_record(),
+                    key=record.room_id.encode(),
                 ),
                 timeout=self._settings.kafka_send_timeout_seconds,
             )

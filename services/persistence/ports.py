@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from services.common.model import Message
+from services.common.model import Message, Receipt, Record
 
 
 class MessageLog(Protocol):
@@ -25,7 +25,7 @@ class MessageLog(Protocol):
 
     async def close(self) -> None: ...
 
-    async def append(self, message: Message) -> None: ...
+    async def append(self, record: Record) -> None: ...
 
     async def healthy(self) -> bool: ...
 
@@ -34,7 +34,8 @@ class MessageStore(Protocol):
     """Stored messages per room, read oldest-first.
 
     ``write`` is idempotent: the same id always lands on the same row, so redelivery never
-    duplicates. Reads return messages sorted by id ascending.
+    duplicates; so is ``write_receipts`` (a reader is a set member). Reads return messages
+    sorted by id ascending, each with ``read_by`` = sender, then readers in the order stored.
     """
 
     async def start(self) -> None: ...
@@ -42,6 +43,8 @@ class MessageStore(Protocol):
     async def close(self) -> None: ...
 
     async def write(self, messages: Sequence[Message]) -> None: ...
+
+    async def write_receipts(self, receipts: Sequence[Receipt]) -> None: ...
 
     async def recent(self, room_id: str, limit: int) -> list[Message]:
         """The newest ``limit`` messages of the room, oldest-first."""

@@ -15,7 +15,7 @@ from cassandra.cluster import Cluster, Session
 
 from services.common.errors import Unavailable
 from services.common.ids import timestamp_ms
-from services.common.model import Message
+from services.common.model import Message, Receipt
 from services.common.settings import Settings
 
 from .cassandra_io import connect, execute
@@ -72,6 +72,16 @@ class CassandraMessageStore:
             prepare, base + " AND message_id > ? ORDER BY message_id ASC LIMIT ?"
         )
         self._before = await asyncio.to_thread(prepare, base + " AND message_id < ? LIMIT ?")
+        self._insert_receipt = await asyncio.to_thread(
+            prepare,
+            f"INSERT INTO {ks}.read_receipts (room_id, bucket, message_id, user_id, read_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+        )
+        self._receipts = await asyncio.to_thread(
+            prepare,
+            f"SELECT message_id, user_id FROM {ks}.read_receipts WHERE room_id = ? AND bucket = ? "
+            "AND message_id >= ? AND message_id <= ?",
+        )
 
     async def close(self) -> None:
         if self._cluster is not None:
@@ -130,6 +140,39 @@ class CassandraMessageStore:
             raise errors[0]
         self._known_buckets |= new_buckets
 
+    async def write_receipts(self, receipts: Sequence[Receipt]) -> None:
+        gate = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+        async def one(r: Receipt) -> None:
+            read_at = dt.datetime.fromtimestamp(r.read_ms / 1000, tz=dt.UTC)
+            async with gate:
+                await self._q(
+                    self._insert_receipt,
+                    (r.room_id, bucket_of(r.message_id), r.message_id, r.user_id, read_at),
+                )
+
+        results = await asyncio.gather(*(one(r) for r in receipts), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+
+    async def _with_readers(self, room_id: str, messages: list[Message]) -> list[Message]:
+        """Attach ``read_by``: one receipts slice per bucket the messages span."""
+        by_bucket: dict[int, list[str]] = {}
+        for m in messages:
+            by_bucket.setdefault(bucket_of(m.id), []).append(m.id)
+        slices = await asyncio.gather(
+            *(
+                self._q(self._receipts, (room_id, b, min(ids), max(ids)))
+                for b, ids in by_bucket.items()
+            )
+        )
+        readers: dict[str, list[str]] = {}
+        for rows in slices:
+            for message_id, user_id in rows:
+                readers.setdefault(message_id, []).append(user_id)
+        return [m.with_readers(readers.get(m.id, [])) for m in messages]
+
     async def _room_buckets(self, room_id: str) -> list[int]:
         return [r[0] for r in await self._q(self._buckets, (room_id,))]  # newest first
 
@@ -155,7 +198,7 @@ class CassandraMessageStore:
             if len(found) > limit:
                 break
         has_more = len(found) > limit
-        return list(reversed(found[:limit])), has_more
+        return await self._with_readers(room_id, found[:limit][::-1]), has_more
 
     async def after(self, room_id: str, since_id: str, cap: int) -> tuple[list[Message], bool]:
         start = bucket_of(since_id)
@@ -167,4 +210,4 @@ class CassandraMessageStore:
             found.extend(_to_message(r) for r in rows)
             if len(found) > cap:
                 break
-        return found[:cap], len(found) > cap
+        return await self._with_readers(room_id, found[:cap]), len(found) > cap

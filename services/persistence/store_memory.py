@@ -5,13 +5,14 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
-from services.common.model import Message
+from services.common.model import Message, Receipt, Record
 
 
 class MemoryMessageStore:
     def __init__(self) -> None:
         self._rooms: dict[str, list[str]] = {}
         self._by_id: dict[str, Message] = {}
+        self._readers: dict[tuple[str, str], dict[str, None]] = {}
 
     async def start(self) -> None:
         return None
@@ -29,17 +30,25 @@ class MemoryMessageStore:
             self._by_id[m.id] = m
             bisect.insort(self._rooms.setdefault(m.room_id, []), m.id)
 
+    async def write_receipts(self, receipts: Sequence[Receipt]) -> None:
+        for r in receipts:
+            self._readers.setdefault((r.room_id, r.message_id), {})[r.user_id] = None
+
+    def _get(self, message_id: str) -> Message:
+        m = self._by_id[message_id]
+        return m.with_readers(list(self._readers.get((m.room_id, m.id), ())))
+
     def _ids(self, room_id: str) -> list[str]:
         return self._rooms.get(room_id, [])
 
     async def recent(self, room_id: str, limit: int) -> list[Message]:
-        return [self._by_id[i] for i in self._ids(room_id)[-limit:]]
+        return [self._get(i) for i in self._ids(room_id)[-limit:]]
 
     async def after(self, room_id: str, since_id: str, cap: int) -> tuple[list[Message], bool]:
         ids = self._ids(room_id)
         start = bisect.bisect_right(ids, since_id)
         page = ids[start : start + cap]
-        return [self._by_id[i] for i in page], start + cap < len(ids)
+        return [self._get(i) for i in page], start + cap < len(ids)
 
     async def before(
         self, room_id: str, before_id: str | None, limit: int
@@ -47,7 +56,7 @@ class MemoryMessageStore:
         ids = self._ids(room_id)
         end = len(ids) if before_id is None else bisect.bisect_left(ids, before_id)
         start = max(0, end - limit)
-        return [self._by_id[i] for i in ids[start:end]], start > 0
+        return [self._get(i) for i in ids[start:end]], start > 0
 
 
 class MemoryMessageLog:
@@ -55,7 +64,7 @@ class MemoryMessageLog:
 
     def __init__(self, store: MemoryMessageStore) -> None:
         self.store = store
-        self.appended: list[Message] = []
+        self.appended: list[Record] = []
 
     async def start(self) -> None:
         return None
@@ -66,6 +75,9 @@ class MemoryMessageLog:
     async def healthy(self) -> bool:
         return True
 
-    async def append(self, message: Message) -> None:
-        self.appended.append(message)
-        await self.store.write([message])
+    async def append(self, record: Record) -> None:
+        self.appended.append(record)
+        if isinstance(record, Receipt):
+            await self.store.write_receipts([record])
+        else:
+            await self.store.write([record])

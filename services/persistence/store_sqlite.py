@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from services.common.errors import Unavailable
-from services.common.model import Message
+from services.common.model import Message, Receipt, Record
 
 T = TypeVar("T")
 
@@ -30,6 +30,13 @@ CREATE TABLE IF NOT EXISTS messages (
     reply_to TEXT,
     client_msg_id TEXT,
     PRIMARY KEY (room_id, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS read_receipts (
+    room_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    read_ms INTEGER NOT NULL,
+    PRIMARY KEY (room_id, message_id, user_id)
 ) WITHOUT ROWID;
 """
 _COLUMNS = "id, room_id, user_id, username, body, created_ms, reply_to, client_msg_id"
@@ -112,36 +119,63 @@ class SqliteMessageStore:
 
         await self._run(insert)
 
-    async def append(self, message: Message) -> None:
-        await self.write([message])
+    async def write_receipts(self, receipts: Sequence[Receipt]) -> None:
+        rows = [(r.room_id, r.message_id, r.user_id, r.read_ms) for r in receipts]
+
+        def insert(db: sqlite3.Connection) -> None:
+            with db:
+                db.executemany("INSERT OR IGNORE INTO read_receipts VALUES (?,?,?,?)", rows)
+
+        await self._run(insert)
+
+    async def append(self, record: Record) -> None:
+        if isinstance(record, Receipt):
+            await self.write_receipts([record])
+        else:
+            await self.write([record])
+
+    async def _select(self, sql: str, params: tuple) -> list[Message]:
+        """Run a message query and attach each message's readers (one more query)."""
+
+        def query(db: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
+            rows = db.execute(sql, params).fetchall()
+            if not rows:
+                return rows, []
+            ids = [r[0] for r in rows]
+            marks = ",".join("?" * len(ids))
+            readers = db.execute(
+                f"SELECT message_id, user_id FROM read_receipts WHERE room_id=? "
+                f"AND message_id IN ({marks}) ORDER BY read_ms",
+                (rows[0][1], *ids),
+            ).fetchall()
+            return rows, readers
+
+        rows, readers = await self._run(query)
+        by_message: dict[str, list[str]] = {}
+        for message_id, user_id in readers:
+            by_message.setdefault(message_id, []).append(user_id)
+        return [_row(r).with_readers(by_message.get(r[0], [])) for r in rows]
 
     async def recent(self, room_id: str, limit: int) -> list[Message]:
-        rows = await self._run(
-            lambda db: db.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE room_id=? ORDER BY id DESC LIMIT ?",
-                (room_id, limit),
-            ).fetchall()
+        rows = await self._select(
+            f"SELECT {_COLUMNS} FROM messages WHERE room_id=? ORDER BY id DESC LIMIT ?",
+            (room_id, limit),
         )
-        return [_row(r) for r in reversed(rows)]
+        return rows[::-1]
 
     async def after(self, room_id: str, since_id: str, cap: int) -> tuple[list[Message], bool]:
-        rows = await self._run(
-            lambda db: db.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE room_id=? AND id>? ORDER BY id LIMIT ?",
-                (room_id, since_id, cap + 1),
-            ).fetchall()
+        rows = await self._select(
+            f"SELECT {_COLUMNS} FROM messages WHERE room_id=? AND id>? ORDER BY id LIMIT ?",
+            (room_id, since_id, cap + 1),
         )
-        return [_row(r) for r in rows[:cap]], len(rows) > cap
+        return rows[:cap], len(rows) > cap
 
     async def before(
         self, room_id: str, before_id: str | None, limit: int
     ) -> tuple[list[Message], bool]:
         bound = before_id if before_id is not None else "\U0010ffff"
-        rows = await self._run(
-            lambda db: db.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE room_id=? AND id<? "
-                "ORDER BY id DESC LIMIT ?",
-                (room_id, bound, limit + 1),
-            ).fetchall()
+        rows = await self._select(
+            f"SELECT {_COLUMNS} FROM messages WHERE room_id=? AND id<? ORDER BY id DESC LIMIT ?",
+            (room_id, bound, limit + 1),
         )
-        return [_row(r) for r in reversed(rows[:limit])], len(rows) > limit
+        return rows[:limit][::-1], len(rows) > limit

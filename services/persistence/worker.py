@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from services.common.errors import Unavailable
-from services.common.model import Message
+from services.common.model import Message, Receipt, decode_record
 from services.common.settings import Settings
 
 from . import metrics
@@ -100,14 +100,18 @@ class PersistenceWorker:
     async def _handle(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         assert self._consumer is not None
         messages: list[Message] = []
+        receipts: list[Receipt] = []
         for records in batches.values():
             for record in records:
                 try:
-                    messages.append(Message.from_record(record.value or b""))
+                    decoded = decode_record(record.value or b"")
                 except ValueError as exc:
                     await self._dead_letter(record, str(exc))
+                    continue
+                (receipts if isinstance(decoded, Receipt) else messages).append(decoded)
         started = time.monotonic()
-        await self._store_until_accepted(messages)
+        await self._until_accepted(self._store.write, messages)
+        await self._until_accepted(self._store.write_receipts, receipts)
         metrics.BATCH_SECONDS.observe(time.monotonic() - started)
         now_ms = time.time() * 1000
         for m in messages:
@@ -120,11 +124,13 @@ class PersistenceWorker:
             metrics.COMMITS_FAILED.inc()
             log.warning("offset commit refused (%s); batch will be redelivered", exc)
 
-    async def _store_until_accepted(self, messages: list[Message]) -> None:
+    async def _until_accepted(self, write, items: list) -> None:
+        if not items:
+            return
         attempt = 0
         while True:
             try:
-                await self._store.write(messages)
+                await write(items)
                 return
             except Unavailable as exc:
                 delay = backoff(attempt)

@@ -95,3 +95,23 @@ class MessageStoreContract:
         assert len(await store.recent(a, 50)) == 2
         assert len(await store.recent(b, 50)) == 3
         assert await store.healthy()
+
+    async def test_receipts_become_read_by_sender_first_once_each(self, store):
+        from services.common.model import Receipt
+
+        r = room()
+        msgs = make_messages(r, 3, step=9 * DAY)  # receipts in two buckets
+        await store.write(msgs)
+        receipts = [Receipt(r, msgs[0].id, "zed", 10), Receipt(r, msgs[0].id, "amy", 11),
+                    Receipt(r, msgs[2].id, "amy", 12), Receipt(r, msgs[2].id, msgs[2].user_id, 13)]
+        await store.write_receipts(receipts)
+        await store.write_receipts(receipts[:1])  # redelivery
+        got = {m.id: m for m in await store.recent(r, 10)}
+        assert got[msgs[0].id].read_by[0] == msgs[0].user_id
+        assert sorted(got[msgs[0].id].read_by[1:]) == ["amy", "zed"]
+        assert got[msgs[1].id].read_by == (msgs[1].user_id,)
+        assert got[msgs[2].id].read_by == (msgs[2].user_id, "amy")
+        after, _ = await store.after(r, msgs[0].id, 10)
+        assert after[-1].read_by == (msgs[2].user_id, "amy")
+        page, _ = await store.before(r, None, 10)
+        assert page[0].to_wire()["readBy"][0] == msgs[0].user_id
