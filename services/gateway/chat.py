@@ -32,6 +32,7 @@ from services.presence.announce import Announcer
 from services.presence.ports import OnlineUser, Session
 
 from . import metrics
+from .batching import Batcher, batch_room, live_room
 from .bootstrap import Components
 from .dedupe import Deduper
 from .notifications import NotificationsNamespace
@@ -60,6 +61,8 @@ class ChatNamespace:
         self.parts = parts
         self.ids = IdGenerator()
         self.identities: dict[str, Identity] = {}  # sid -> identity, sockets of this pod
+        self.batching: set[str] = set()  # sids that opted in to chat:batch
+        self.batcher = Batcher(self._emit_to_room)
         self.announcer = Announcer(sio.emit)
         self.limits = parse_limits(settings.rate_limits)
         self.deduper = Deduper(
@@ -105,6 +108,9 @@ class ChatNamespace:
 
         return guarded
 
+    async def _emit_to_room(self, event: str, data: Any, room: str) -> None:
+        await self.sio.emit(event, data, room=room, namespace=NAMESPACE)
+
     def session(self, sid: str, identity: Identity) -> Session:
         return Session(identity.user_id, identity.username, sid, self.settings.pod_id)
 
@@ -145,6 +151,8 @@ class ChatNamespace:
                 "Temporarily unavailable, retry", {"code": Code.UNAVAILABLE.value}
             ) from None
         self.identities[sid] = identity
+        if isinstance(auth, dict) and auth.get("batch") is True:
+            self.batching.add(sid)
         metrics.CONNECTIONS.labels(NAMESPACE).inc()
         await self.sio.enter_room(sid, personal_room(identity.user_id), namespace=NAMESPACE)
         await self.sio.emit(
@@ -157,6 +165,7 @@ class ChatNamespace:
 
     async def disconnect(self, sid: str, reason: object = None) -> None:
         identity = self.identities.pop(sid, None)
+        self.batching.discard(sid)
         if identity is None:
             return
         metrics.CONNECTIONS.labels(NAMESPACE).dec()
@@ -183,6 +192,8 @@ class ChatNamespace:
         already = self.in_room(sid, room_id)
         await self.parts.presence.join_room(self.session(sid, identity), room_id)
         await self.sio.enter_room(sid, room_id, namespace=NAMESPACE)
+        delivery = batch_room if sid in self.batching else live_room
+        await self.sio.enter_room(sid, delivery(room_id), namespace=NAMESPACE)
         if not already:
             joined = {"userId": identity.user_id, "username": identity.username, "roomId": room_id}
             await self.sio.emit(
@@ -203,7 +214,8 @@ class ChatNamespace:
         if room_id == personal_room(identity.user_id) or not self.in_room(sid, room_id):
             return {"status": "ok", "roomId": room_id}
         await self.parts.presence.leave_room(self.session(sid, identity), room_id)
-        await self.sio.leave_room(sid, room_id, namespace=NAMESPACE)
+        for room in (room_id, live_room(room_id), batch_room(room_id)):
+            await self.sio.leave_room(sid, room, namespace=NAMESPACE)
         left = {"userId": identity.user_id, "username": identity.username, "roomId": room_id}
         await self.sio.emit("room:user-left", left, room=room_id, namespace=NAMESPACE)
         return {"status": "ok", "roomId": room_id}
@@ -237,9 +249,9 @@ class ChatNamespace:
         if cmid is not None:
             await self.deduper.commit(identity.user_id, cmid, message_id)
         metrics.MESSAGES_ACCEPTED.inc()
-        await self.sio.emit(
-            "chat:message", message.to_wire(), room=request.room_id, namespace=NAMESPACE
-        )
+        wire = message.to_wire()
+        await self._emit_to_room("chat:message", wire, live_room(request.room_id))
+        await self.batcher.add(request.room_id, wire)
         await self._notify(message)
         return {"status": "ok", "messageId": message_id}
 

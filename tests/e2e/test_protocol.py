@@ -193,3 +193,43 @@ async def test_reply_to_and_identity_from_token(system):
     )
     got = await c.wait_for("chat:message", lambda m: m["id"] == ack["messageId"])
     assert got["replyTo"] == parent and got["userId"] == user and got["username"] == user
+
+
+async def test_batching_only_for_clients_that_opted_in(system):
+    from tests.support.client import ChatClient
+
+    room = unique("busy")
+    plain = await system.client(unique("xia"))
+    batched = ChatClient(system.gateways[0].url, system.token(unique("yan")))
+    batched.auth_extra = {"batch": True}
+    system.clients.append(batched)
+    await batched.connect()
+    senders = [
+        await system.client(unique("zoe"), gateway=i % len(system.gateways)) for i in range(4)
+    ]
+    for c in (plain, batched, *senders):
+        await c.call("room:join", room)
+    acks = await asyncio.gather(
+        *(
+            s.call("chat:message", {"roomId": room, "text": f"{i}"})
+            for s in senders
+            for i in range(8)
+        )
+    )
+    ids = {a["messageId"] for a in acks}
+    assert len(ids) == 32
+
+    def seen_by(client):
+        singles = [m["id"] for m in client.received("chat:message", lambda m: m["roomId"] == room)]
+        batches = client.received("chat:batch")
+        return singles + [m["id"] for b in batches for m in b], batches
+
+    async def everyone_has_all():
+        return all(set(seen_by(c)[0]) == ids for c in (plain, batched))
+
+    assert await eventually(everyone_has_all, timeout=10)
+    plain_ids, plain_batches = seen_by(plain)
+    batch_ids, batches = seen_by(batched)
+    assert plain_batches == [] and sorted(plain_ids) == sorted(ids)
+    assert sorted(batch_ids) == sorted(ids)  # each exactly once
+    assert batches and all(len(b) >= 2 for b in batches)

@@ -19,6 +19,7 @@ class ChatClient:
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: list[tuple[str, Any]] = []
         self.connect_error: Any = None
+        self.auth_extra: dict[str, Any] = {}
         self._changed = asyncio.Condition()
         self.sio.on("*", self._record, namespace=NAMESPACE)
         self.sio.on("connect_error", self._refused, namespace=NAMESPACE)
@@ -35,6 +36,8 @@ class ChatClient:
 
     async def connect(self) -> ChatClient:
         auth = {"token": self.token} if self.token is not None else None
+        if self.auth_extra:
+            auth = {**(auth or {}), **self.auth_extra}
         await self.sio.connect(
             self.url, namespaces=[NAMESPACE], auth=auth, transports=self.transports, wait_timeout=10
         )

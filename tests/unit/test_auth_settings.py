@@ -42,7 +42,9 @@ def test_missing_token_is_authentication_required():
         ),
         jwt.encode({"sub": "a", "exp": time.time() + 60}, None, algorithm="none"),
         jwt.encode({"sub": "a"}, SETTINGS.jwt_secret, algorithm="HS256"),  # no exp
-        jwt.encode({"sub": "a", "exp": time.time() + 60}, SETTINGS.jwt_secret, algorithm="HS512"),
+        jwt.encode(
+            {"sub": "a", "exp": time.time() + 60}, SETTINGS.jwt_secret * 2, algorithm="HS512"
+        ),  # wrong algorithm (and key)
         jwt.encode({"sub": "a:b", "exp": time.time() + 60}, SETTINGS.jwt_secret, algorithm="HS256"),
     ],
 )
