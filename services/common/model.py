@@ -28,6 +28,7 @@ class Message:
     reply_to: str | None = None
     client_msg_id: str | None = None
     read_by: tuple[str, ...] = field(default=())
+    deadline_ms: int | None = None  # the gateway gives up (acks unavailable) after this
 
     def with_readers(self, readers: list[str]) -> Message:
         """This message with ``readBy`` = the sender, then ``readers`` in order, once each."""
@@ -62,6 +63,7 @@ class Message:
             "createdMs": self.created_ms,
             "replyTo": self.reply_to,
             "clientMsgId": self.client_msg_id,
+            "deadlineMs": self.deadline_ms,
         }
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -85,6 +87,7 @@ class Message:
                 created_ms=int(body["createdMs"]),
                 reply_to=body.get("replyTo"),
                 client_msg_id=body.get("clientMsgId"),
+                deadline_ms=body.get("deadlineMs"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"missing or bad field: {exc}") from None

@@ -239,6 +239,7 @@ class ChatNamespace:
             created_ms=created_ms,
             reply_to=request.reply_to,
             client_msg_id=cmid,
+            deadline_ms=created_ms + int(self.settings.kafka_send_timeout_seconds * 1000),
         )
         try:
             await self.parts.log.append(message)  # durable before anything is acked or delivered

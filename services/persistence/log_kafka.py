@@ -3,6 +3,11 @@
 Records are keyed by room id, so one room's messages stay in one partition, in order. The
 producer connects in the background and reconnects by itself: while Kafka is unreachable
 ``append`` raises ``Unavailable`` (within ``kafka_send_timeout_seconds``) and never pretends.
+
+A send that times out may still sit in the producer's buffer and reach Kafka when it comes
+back. So a message carries ``deadlineMs`` (its time + the send timeout); the gateway answers
+``unavailable`` only once ``CLOCK_MARGIN_S`` past it, and the worker drops a message the broker
+appended after its deadline (the topic stamps ``LogAppendTime``): refused means not stored.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from services.common.model import Record
 from services.common.settings import Settings
 
 log = logging.getLogger("parley.kafka")
+CLOCK_MARGIN_S = 1.0  # allowed clock difference between gateways and brokers
 
 
 class KafkaMessageLog:
@@ -91,7 +97,7 @@ class KafkaMessageLog:
                     value=record.to_record(),
                     key=record.room_id.encode(),
                 ),
-                timeout=self._settings.kafka_send_timeout_seconds,
+                timeout=self._settings.kafka_send_timeout_seconds + CLOCK_MARGIN_S,
             )
         except (KafkaError, TimeoutError) as exc:
             raise Unavailable(f"kafka: {type(exc).__name__}: {exc}") from exc

@@ -9,6 +9,10 @@ POISON = Counter(
     "parley_persistence_poison_records_total",
     "Records that could not be decoded and went to the dead-letter topic.",
 )
+EXPIRED = Counter(
+    "parley_persistence_expired_messages_total",
+    "Messages the broker appended after their deadline: the gateway had acked unavailable.",
+)
 RETRIES = Counter("parley_persistence_write_retries_total", "Store writes retried after a failure.")
 COMMITS_FAILED = Counter(
     "parley_persistence_commit_failures_total",

@@ -89,6 +89,9 @@ async def ensure_topics(settings: Settings) -> bool:
             name=settings.kafka_topic,
             num_partitions=settings.kafka_partitions,
             replication_factor=settings.kafka_replication,
+            # The broker stamps each record with its append time: the worker compares it with
+            # the record's deadline to drop records the gateway already refused (see worker).
+            topic_configs={"message.timestamp.type": "LogAppendTime"},
         )
         response = await admin.create_topics([topic])
         for _name, code, *rest in response.topic_errors:

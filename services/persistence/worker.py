@@ -27,6 +27,18 @@ log = logging.getLogger("parley.persistence")
 MAX_BACKOFF = 5.0
 
 
+LOG_APPEND_TIME = 1
+
+
+def refused_by_gateway(message: Message, record: ConsumerRecord) -> bool:
+    """True if the broker appended the message after the gateway gave up on it."""
+    return (
+        message.deadline_ms is not None
+        and record.timestamp_type == LOG_APPEND_TIME
+        and record.timestamp > message.deadline_ms
+    )
+
+
 def backoff(attempt: int) -> float:
     """Capped exponential backoff with full jitter (seconds)."""
     return random.uniform(0, min(MAX_BACKOFF, 0.1 * 2**attempt))
@@ -108,7 +120,17 @@ class PersistenceWorker:
                 except ValueError as exc:
                     await self._dead_letter(record, str(exc))
                     continue
-                (receipts if isinstance(decoded, Receipt) else messages).append(decoded)
+                if isinstance(decoded, Receipt):
+                    receipts.append(decoded)
+                elif refused_by_gateway(decoded, record):
+                    metrics.EXPIRED.inc()
+                    log.warning(
+                        "dropping message %s appended after its deadline (the gateway "
+                        "acked unavailable)",
+                        decoded.id,
+                    )
+                else:
+                    messages.append(decoded)
         started = time.monotonic()
         await self._until_accepted(self._store.write, messages)
         await self._until_accepted(self._store.write_receipts, receipts)

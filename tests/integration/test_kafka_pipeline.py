@@ -112,3 +112,21 @@ async def test_poison_record_goes_to_dead_letter_and_does_not_block(pipeline):
     assert record.value == b"{not json"
     headers = dict(record.headers)
     assert b"not JSON" in headers["reason"]
+
+
+async def test_message_appended_after_its_deadline_is_not_stored(pipeline):
+    """A send the gateway gave up on (acked unavailable) must not appear later in storage."""
+    settings, log, store = pipeline
+    room = f"late-{uuid.uuid4().hex[:8]}"
+    late, on_time = new_messages(room, 2)
+    late = dataclasses.replace(late, deadline_ms=late.created_ms - 1)  # already expired
+    on_time = dataclasses.replace(on_time, deadline_ms=on_time.created_ms + 60_000)
+    await log.append(late)
+    await log.append(on_time)
+
+    async def on_time_stored():
+        return [m.id for m in await store.recent(room, 10)] == [on_time.id]
+
+    assert await wait_until(on_time_stored)
+    await asyncio.sleep(1)
+    assert [m.id for m in await store.recent(room, 10)] == [on_time.id]
