@@ -102,8 +102,12 @@ class MessageStoreContract:
         r = room()
         msgs = make_messages(r, 3, step=9 * DAY)  # receipts in two buckets
         await store.write(msgs)
-        receipts = [Receipt(r, msgs[0].id, "zed", 10), Receipt(r, msgs[0].id, "amy", 11),
-                    Receipt(r, msgs[2].id, "amy", 12), Receipt(r, msgs[2].id, msgs[2].user_id, 13)]
+        receipts = [
+            Receipt(r, msgs[0].id, "zed", 10),
+            Receipt(r, msgs[0].id, "amy", 11),
+            Receipt(r, msgs[2].id, "amy", 12),
+            Receipt(r, msgs[2].id, msgs[2].user_id, 13),
+        ]
         await store.write_receipts(receipts)
         await store.write_receipts(receipts[:1])  # redelivery
         got = {m.id: m for m in await store.recent(r, 10)}
