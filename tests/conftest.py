@@ -15,6 +15,7 @@ import pytest
 from services.common.settings import Settings
 
 RUN_ID = uuid.uuid4().hex[:8]
+pytest_plugins = ["tests.support.system"]
 
 
 @pytest.fixture(scope="session")

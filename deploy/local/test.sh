@@ -23,4 +23,10 @@ cleanup() {
 trap cleanup EXIT
 bash "$HERE/infra.sh" up
 
-.venv/bin/python -m pytest -q -p no:cacheprovider --durations=10 "$@"
+if (($#)); then
+  .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+else
+  # Fault tests restart shared engines, so they run last.
+  .venv/bin/python -m pytest -q -p no:cacheprovider --durations=10 \
+    tests/unit tests/integration tests/e2e tests/faults
+fi
