@@ -29,6 +29,7 @@ class Message:
     client_msg_id: str | None = None
     read_by: tuple[str, ...] = field(default=())
     deadline_ms: int | None = None  # the gateway gives up (acks unavailable) after this
+    attachment: dict[str, Any] | None = None  # {id, url, fileName, mimeType, size}
 
     def with_readers(self, readers: list[str]) -> Message:
         """This message with ``readBy`` = the sender, then ``readers`` in order, once each."""
@@ -48,6 +49,8 @@ class Message:
         }
         if self.reply_to is not None:
             out["replyTo"] = self.reply_to
+        if self.attachment is not None:
+            out["attachment"] = self.attachment
         return out
 
     def to_record(self) -> bytes:
@@ -64,6 +67,7 @@ class Message:
             "replyTo": self.reply_to,
             "clientMsgId": self.client_msg_id,
             "deadlineMs": self.deadline_ms,
+            "attachment": self.attachment,
         }
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -88,6 +92,7 @@ class Message:
                 reply_to=body.get("replyTo"),
                 client_msg_id=body.get("clientMsgId"),
                 deadline_ms=body.get("deadlineMs"),
+                attachment=body.get("attachment"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"missing or bad field: {exc}") from None

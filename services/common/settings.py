@@ -72,6 +72,20 @@ class Settings:
     rate_limits: str = "chat:message=10/10,chat:typing=2/1,chat:read=30/10,chat:file=5/60"
     client_msg_id_ttl_seconds: int = 600
 
+    # --- attachments (chat:file) ---
+    file_max_bytes: int = 5 * 1024 * 1024
+    file_allowed_types: str = (
+        "image/*,audio/*,video/*,text/plain,application/pdf,application/zip,"
+        "application/octet-stream"
+    )
+
+    # --- /admin and the Socket.IO Admin UI ---
+    admin_stats_seconds: float = 2.0  # how often a gateway reports to admin:stats (TTL 3x)
+    admin_ui_username: str = "admin"
+    admin_ui_password: str = field(default="", repr=False)  # empty: the Admin UI is off
+    admin_ui_namespace: str = "/socketio-admin"  # never /admin, which is Parley's own
+    admin_ui_dir: str = ""  # empty: <repo>/node_modules/@socket.io/admin-ui/ui/dist
+
     @property
     def single_node(self) -> bool:
         return self.mode == "single"
@@ -120,6 +134,18 @@ class Settings:
             raise SettingsError(
                 "PARLEY_PRESENCE_TTL_SECONDS: must be at least twice "
                 "PARLEY_PRESENCE_HEARTBEAT_SECONDS"
+            )
+        if self.admin_stats_seconds <= 0:
+            raise SettingsError("PARLEY_ADMIN_STATS_SECONDS: must be positive")
+        if not self.admin_ui_namespace.startswith("/") or self.admin_ui_namespace in (
+            "/",
+            "/chat",
+            "/notifications",
+            "/admin",
+        ):
+            raise SettingsError(
+                "PARLEY_ADMIN_UI_NAMESPACE: must start with / and not be a Parley namespace, "
+                f"got {self.admin_ui_namespace!r}"
             )
 
 

@@ -1,20 +1,257 @@
-"""The ``/admin`` namespace (filled in by the admin work)."""
+"""The ``/admin`` namespace: ``admin:stats``, ``admin:kick``, ``admin:broadcast``.
+
+Only tokens with ``role: "admin"`` connect (others get ``connect_error`` "Forbidden", code
+``forbidden``). Every event with an ack callback gets exactly one ack, whatever the payload:
+``{status: "ok", ...}`` or ``{status: "error", error, code}``.
+
+Cluster-wide behaviour, since no gateway sees another's sockets:
+- stats: every gateway writes a report of its own sockets and chat rooms to the stats board
+  every ``PARLEY_ADMIN_STATS_SECONDS`` (TTL 3x; see ``stats``); ``admin:stats`` refreshes this
+  pod's report, then adds up the live ones; ``users`` comes from presence.
+- kick: published on the control bus (``control``); each gateway, this one included,
+  disconnects its own sockets of the user in every namespace (they all sit in ``user:{id}``).
+- broadcast: one emit to ``/notifications``, which the Socket.IO manager fans out to every pod.
+
+Also owns the lifecycle of the control bus subscription, the stats reporter and the Socket.IO
+Admin UI instrumentation (``admin_ui``).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import socketio
+
+from services.common.auth import AuthError, Identity, extract_token, verify_token
+from services.common.errors import TEXTS, ChatError, Code, error_ack
+from services.common.ratelimit import parse_limits
+
+from . import admin_ui, metrics
+from .control import KICK, Command
+from .stats import PodReport, aggregate, chat_rooms
 
 if TYPE_CHECKING:
     from .app import Gateway
+
+NAMESPACE = "/admin"
+CHAT_NAMESPACE = "/chat"
+MAX_USER_ID_CHARS = 200
+log = logging.getLogger("parley.gateway.admin")
+Handler = Callable[[str, Identity, object], Awaitable[dict[str, Any]]]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def parse_kick(payload: object) -> str:
+    """``{userId}``: a non-empty id without ``:`` (the rule tokens follow); numbers allowed."""
+    if not isinstance(payload, dict):
+        raise ChatError(Code.INVALID_MESSAGE, "admin:kick takes {userId}")
+    user_id = payload.get("userId")
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        user_id = str(user_id)
+    if (
+        not isinstance(user_id, str)
+        or not user_id
+        or len(user_id) > MAX_USER_ID_CHARS
+        or ":" in user_id
+    ):
+        raise ChatError(Code.INVALID_MESSAGE, "userId must be a user id")
+    return user_id
+
+
+def parse_broadcast(payload: object, max_chars: int) -> str:
+    if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
+        raise ChatError(Code.INVALID_MESSAGE, "admin:broadcast takes {text}")
+    text = payload["text"].strip()
+    if not text or len(text) > max_chars:
+        raise ChatError(Code.INVALID_MESSAGE, "text must be 1..max chars after trimming")
+    return text
+
+
+def parse_stats(payload: object) -> None:
+    if payload is not None and not isinstance(payload, dict):
+        raise ChatError(Code.INVALID_MESSAGE, "admin:stats takes no payload or an object")
 
 
 class AdminNamespace:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        self.sio = gateway.sio
+        self.settings = gateway.settings
+        self.parts = gateway.parts
+        self.identities: dict[str, Identity] = {}  # sid -> identity, sockets of this pod
+        self.limits = {
+            event: limit
+            for (ns, event), limit in parse_limits(self.settings.rate_limits).items()
+            if ns == NAMESPACE
+        }
+        self._reporter: asyncio.Task | None = None
+        self.sio.on("connect", self.connect, namespace=NAMESPACE)
+        self.sio.on("disconnect", self.disconnect, namespace=NAMESPACE)
+        for event, handler in {
+            "admin:stats": self.stats,
+            "admin:kick": self.kick,
+            "admin:broadcast": self.broadcast,
+        }.items():
+            self.sio.on(event, self._guard(event, handler), namespace=NAMESPACE)
+        self.ui = admin_ui.instrument(self.sio, self.settings)
+
+    # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Background work started in the gateway's lifespan (e.g. stats reporting)."""
-        return None
+        """Subscribe to the control bus and start reporting this pod's stats."""
+        await self.parts.control.start(self.on_command)
+        self._reporter = asyncio.create_task(self._report_forever(), name="admin-stats")
 
     async def stop(self) -> None:
-        return None
+        """Stop reporting and withdraw this pod's report, leave the bus, stop the Admin UI."""
+        if self._reporter is not None:
+            self._reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reporter
+        try:
+            await self.parts.stats.remove(self.settings.pod_id)
+        except Exception as exc:  # it expires with its TTL anyway
+            log.warning("could not withdraw this pod's stats report: %s", exc)
+        await self.parts.control.close()
+        if self.ui is not None:
+            try:  # its loop wakes every 2 s to notice the stop
+                await asyncio.wait_for(self.ui.shutdown(), 5)
+            except Exception as exc:
+                log.warning("Admin UI instrumentation did not stop cleanly: %r", exc)
+
+    async def _report_forever(self) -> None:
+        while True:
+            try:
+                await self.report()
+            except Exception as exc:  # Redis down: the report expires, stats show one pod less
+                metrics.STATS_REPORT_ERRORS.inc()
+                log.warning("stats report failed: %s", exc)
+            await asyncio.sleep(self.settings.admin_stats_seconds)
+
+    def local_report(self) -> PodReport:
+        """This pod's sockets per namespace and its chat rooms (the manager's local view)."""
+        manager = self.sio.manager
+        connections: dict[str, int] = {}
+        for ns in list(manager.get_namespaces()):
+            if ns != self.settings.admin_ui_namespace:
+                connections[ns] = sum(1 for _ in manager.get_participants(ns, None))
+        chat = manager.rooms.get(CHAT_NAMESPACE, {})
+        sids = (sid for sid, _ in manager.get_participants(CHAT_NAMESPACE, None))
+        return PodReport(self.settings.pod_id, connections, chat_rooms(list(chat), sids), now_ms())
+
+    async def report(self) -> None:
+        ttl_ms = int(self.settings.admin_stats_seconds * 3000)
+        await self.parts.stats.put(self.local_report(), ttl_ms)
+
+    async def on_command(self, command: Command) -> None:
+        if command.op == KICK:
+            kicked = await self.disconnect_local(command.user_id)
+            if kicked:
+                log.info(
+                    "kicked %d sockets of user %s (from %s)",
+                    kicked,
+                    command.user_id,
+                    command.origin,
+                )
+
+    async def disconnect_local(self, user_id: str) -> int:
+        """Disconnect this pod's sockets of ``user_id`` in every namespace."""
+        manager = self.sio.manager
+        kicked = 0
+        for ns in list(manager.get_namespaces()):
+            for sid, _ in list(manager.get_participants(ns, f"user:{user_id}")):
+                await self.sio.disconnect(sid, namespace=ns, ignore_queue=True)
+                kicked += 1
+        metrics.KICKED_SOCKETS.inc(kicked)
+        return kicked
+
+    # --- handshake ------------------------------------------------------------------------
+
+    async def connect(self, sid: str, environ: dict, auth: object = None) -> None:
+        try:
+            identity = verify_token(extract_token(auth), self.settings)
+        except AuthError as exc:
+            metrics.HANDSHAKES_REFUSED.labels(exc.code).inc()
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.message, {"code": exc.code}
+            ) from None
+        if not identity.is_admin:
+            metrics.HANDSHAKES_REFUSED.labels(Code.FORBIDDEN.value).inc()
+            raise socketio.exceptions.ConnectionRefusedError(
+                TEXTS[Code.FORBIDDEN], {"code": Code.FORBIDDEN.value}
+            )
+        self.identities[sid] = identity
+        metrics.CONNECTIONS.labels(NAMESPACE).inc()
+        await self.sio.enter_room(sid, f"user:{identity.user_id}", namespace=NAMESPACE)
+
+    async def disconnect(self, sid: str, reason: object = None) -> None:
+        if self.identities.pop(sid, None) is not None:
+            metrics.CONNECTIONS.labels(NAMESPACE).dec()
+
+    # --- events ---------------------------------------------------------------------------
+
+    def _guard(self, event: str, handler: Handler):
+        @functools.wraps(handler)
+        async def guarded(sid: str, *args: Any) -> dict[str, Any]:
+            started = time.perf_counter()
+            payload = args[0] if args else None
+            identity = self.identities.get(sid)
+            try:
+                if identity is None:
+                    raise ChatError(Code.FORBIDDEN, "no identity for this socket")
+                limit = self.limits.get(event)
+                if limit is not None and not await self.parts.limiter.hit(
+                    f"admin:{event}:{identity.user_id}", limit, now_ms()
+                ):
+                    raise ChatError(Code.RATE_LIMITED)
+                result = await handler(sid, identity, payload)
+                outcome = "ok"
+            except ChatError as exc:
+                outcome = exc.code.value
+                log.info("%s refused for sid=%s: %s", event, sid, exc.detail or exc.code)
+                result = exc.ack()
+            except Exception:
+                metrics.HANDLER_ERRORS.inc()
+                log.exception("%s failed for sid=%s", event, sid)
+                outcome = "error"
+                result = error_ack(Code.UNAVAILABLE)
+            metrics.EVENTS.labels(event, outcome).inc()
+            metrics.EVENT_SECONDS.labels(event).observe(time.perf_counter() - started)
+            return result
+
+        return guarded
+
+    async def stats(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:
+        parse_stats(payload)
+        await self.report()  # this pod's numbers are always current
+        totals = aggregate(await self.parts.stats.live(now_ms()))
+        users = await self.parts.presence.online_users()
+        return {
+            "status": "ok",
+            "connections": totals.connections,
+            "users": len(users),
+            "rooms": totals.rooms,
+            "gateways": totals.gateways,
+            "namespaces": totals.namespaces,
+        }
+
+    async def kick(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:
+        user_id = parse_kick(payload)
+        log.info("admin %s kicks user %s", identity.user_id, user_id)
+        reached = await self.parts.control.publish(Command(KICK, user_id, self.settings.pod_id))
+        return {"status": "ok", "userId": user_id, "gateways": reached}
+
+    async def broadcast(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:
+        text = parse_broadcast(payload, self.settings.message_max_chars)
+        log.info("admin %s broadcasts a system notification", identity.user_id)
+        await self.gateway.notifications.system(text)
+        return {"status": "ok"}

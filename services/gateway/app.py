@@ -22,9 +22,11 @@ from services.common.web import health_routes
 from services.presence.ports import OnlineUser
 
 from .admin import AdminNamespace
+from .admin_ui import ui_routes
 from .auth_http import auth_routes
 from .bootstrap import Components, build
 from .chat import ChatNamespace
+from .files_http import file_routes
 from .notifications import NotificationsNamespace
 
 log = logging.getLogger("parley.gateway")
@@ -37,6 +39,8 @@ class Gateway:
         origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
+            # room for one chat:file at the cap, base64-encoded over long-polling
+            max_http_buffer_size=settings.file_max_bytes * 4 // 3 + 64 * 1024,
             client_manager=self.parts.manager,
             cors_allowed_origins="*" if origins == ["*"] else origins,
             ping_interval=25,
@@ -51,7 +55,11 @@ class Gateway:
             "presence": self.parts.presence.healthy,
         }
         self.http = Starlette(
-            routes=health_routes(checks) + auth_routes(self), lifespan=self._lifespan
+            routes=health_routes(checks)
+            + auth_routes(self)
+            + file_routes(self)
+            + ui_routes(settings),
+            lifespan=self._lifespan,
         )
         self.asgi = socketio.ASGIApp(self.sio, other_asgi_app=self.http)
         self._heartbeat: asyncio.Task | None = None

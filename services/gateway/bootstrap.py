@@ -18,10 +18,13 @@ import socketio
 from services.common.ratelimit import MemoryRateLimiter, RateLimiter
 from services.common.ratelimit_redis import RedisRateLimiter
 from services.common.settings import Settings
+from services.persistence.files import FileStore
 from services.persistence.ports import MessageLog, MessageStore
 from services.presence.ports import PresenceStore
 
+from .control import ControlBus, MemoryControlBus, RedisControlBus
 from .dedupe import ClaimStore, MemoryClaims, RedisClaims
+from .stats import MemoryStatsBoard, RedisStatsBoard, StatsBoard
 
 log = logging.getLogger("parley.gateway")
 
@@ -34,12 +37,20 @@ class Components:
     presence: PresenceStore
     limiter: RateLimiter
     claims: ClaimStore
+    files: FileStore
     redis: aioredis.Redis | None = None  # shared client for small cluster-mode adapters
+    control: ControlBus = field(default_factory=MemoryControlBus)  # started by /admin
+    stats: StatsBoard = field(default_factory=MemoryStatsBoard)  # admin:stats reports
     _starters: list[asyncio.Task] = field(default_factory=list)
 
     async def start(self) -> None:
         """Start every backend; one that is down keeps retrying in the background."""
-        parts = {"log": self.log, "store": self.store, "presence": self.presence}
+        parts = {
+            "log": self.log,
+            "store": self.store,
+            "presence": self.presence,
+            "files": self.files,
+        }
         seen: set[int] = set()
         for name, part in parts.items():
             if id(part) in seen:
@@ -56,7 +67,7 @@ class Components:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         seen: set[int] = set()
-        for part in (self.log, self.store, self.presence):
+        for part in (self.log, self.store, self.presence, self.files):
             if id(part) not in seen:
                 seen.add(id(part))
                 with contextlib.suppress(Exception):
@@ -88,6 +99,7 @@ async def _start_forever(name: str, part) -> None:
 
 def build(settings: Settings) -> Components:
     if settings.single_node:
+        from services.persistence.files_sqlite import SqliteFileStore
         from services.persistence.store_sqlite import SqliteMessageStore
         from services.presence.store_memory import MemoryPresenceStore
 
@@ -103,8 +115,10 @@ def build(settings: Settings) -> Components:
             presence=MemoryPresenceStore(),
             limiter=MemoryRateLimiter(),
             claims=MemoryClaims(),
+            files=SqliteFileStore(settings.sqlite_path),
         )
 
+    from services.persistence.files_cassandra import CassandraFileStore
     from services.persistence.log_kafka import KafkaMessageLog
     from services.persistence.store_cassandra import CassandraMessageStore
     from services.presence.store_redis import RedisPresenceStore
@@ -133,5 +147,8 @@ def build(settings: Settings) -> Components:
         presence=RedisPresenceStore(settings.redis_url, settings.redis_prefix),
         limiter=RedisRateLimiter(redis, settings.redis_prefix),
         claims=RedisClaims(redis, settings.redis_prefix),
+        files=CassandraFileStore(settings),
         redis=redis,
+        control=RedisControlBus(settings.redis_url, settings.redis_prefix),
+        stats=RedisStatsBoard(redis, settings.redis_prefix),
     )

@@ -28,6 +28,7 @@ from services.common.model import (
 )
 from services.common.ratelimit import parse_limits
 from services.common.settings import Settings
+from services.persistence.files import StoredFile, new_file_id, parse_upload
 from services.presence.announce import Announcer
 from services.presence.ports import OnlineUser, Session
 
@@ -77,6 +78,7 @@ class ChatNamespace:
             "chat:typing": self.chat_typing,
             "chat:history": self.chat_history,
             "chat:read": self.chat_read,
+            "chat:file": self.chat_file,
         }.items():
             sio.on(event, self._guard(event, handler), namespace=NAMESPACE)
 
@@ -224,22 +226,61 @@ class ChatNamespace:
         request = parse_new_message(payload, self.settings.message_max_chars)
         await self.require_member(sid, identity, request.room_id)
         await self.rate_limit("chat:message", identity.user_id)
+        message_id, _ = await self._accept(
+            identity,
+            request.room_id,
+            request.text,
+            reply_to=request.reply_to,
+            client_msg_id=request.client_msg_id,
+        )
+        return {"status": "ok", "messageId": message_id}
+
+    async def chat_file(self, sid: str, identity: Identity, payload: object) -> dict:
+        s = self.settings
+        upload = parse_upload(payload, s.file_max_bytes, s.file_allowed_types)
+        await self.require_member(sid, identity, upload.room_id)
+        await self.rate_limit("chat:file", identity.user_id)
+        stored = StoredFile(
+            new_file_id(),
+            upload.room_id,
+            identity.user_id,
+            upload.name,
+            upload.mime_type,
+            len(upload.data),
+        )
+        await self.parts.files.put(stored, upload.data)  # bytes first, never through Kafka
+        message_id, _ = await self._accept(
+            identity, upload.room_id, "", attachment=stored.attachment()
+        )
+        return {"status": "ok", "messageId": message_id, "attachment": stored.attachment()}
+
+    async def _accept(
+        self,
+        identity: Identity,
+        room_id: str,
+        text: str,
+        reply_to: str | None = None,
+        client_msg_id: str | None = None,
+        attachment: dict[str, Any] | None = None,
+    ) -> tuple[str, bool]:
+        """Append to the log, then deliver. Returns ``(message id, delivered now)``."""
         message_id, created_ms = self.ids.new_id()
-        cmid = request.client_msg_id
+        cmid = client_msg_id
         if cmid is not None:
             claim = await self.deduper.claim(identity.user_id, cmid, message_id)
             if not claim.won:  # a retry of an accepted message: same id, not delivered again
-                return {"status": "ok", "messageId": claim.message_id}
+                return str(claim.message_id), False
         message = Message(
             id=message_id,
-            room_id=request.room_id,
+            room_id=room_id,
             user_id=identity.user_id,
             username=identity.username,
-            text=request.text,
+            text=text,
             created_ms=created_ms,
-            reply_to=request.reply_to,
+            reply_to=reply_to,
             client_msg_id=cmid,
             deadline_ms=created_ms + int(self.settings.kafka_send_timeout_seconds * 1000),
+            attachment=attachment,
         )
         try:
             await self.parts.log.append(message)  # durable before anything is acked or delivered
@@ -251,10 +292,10 @@ class ChatNamespace:
             await self.deduper.commit(identity.user_id, cmid, message_id)
         metrics.MESSAGES_ACCEPTED.inc()
         wire = message.to_wire()
-        await self._emit_to_room("chat:message", wire, live_room(request.room_id))
-        await self.batcher.add(request.room_id, wire)
+        await self._emit_to_room("chat:message", wire, live_room(room_id))
+        await self.batcher.add(room_id, wire)
         await self._notify(message)
-        return {"status": "ok", "messageId": message_id}
+        return message_id, True
 
     async def _notify(self, message: Message) -> None:
         """Mentions and DM notifications; the message is already accepted, so never fail."""

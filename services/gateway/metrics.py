@@ -25,3 +25,26 @@ MESSAGES_ACCEPTED = Counter(
 HANDLER_ERRORS = Counter(
     "parley_gateway_handler_errors_total", "Unexpected exceptions in event handlers (bugs)."
 )
+
+# --- /notifications, /admin, control bus -----------------------------------------------------
+NOTIFICATIONS = Counter(
+    "parley_gateway_notifications_total",
+    "notification events sent (one per target room or user, not per socket), by type.",
+    ["type"],
+)
+NOTIFICATION_ERRORS = Counter(
+    "parley_gateway_notification_errors_total",
+    "Accepted messages whose mention/dm notifications could not be sent (best effort).",
+)
+KICKED_SOCKETS = Counter(
+    "parley_gateway_kicked_sockets_total", "Sockets this pod disconnected for admin:kick."
+)
+CONTROL_COMMANDS = Counter(
+    "parley_gateway_control_commands_total",
+    "Control bus commands handled by this pod, by op and outcome.",
+    ["op", "outcome"],
+)
+STATS_REPORT_ERRORS = Counter(
+    "parley_gateway_stats_report_errors_total",
+    "Failed writes of this pod's report to the admin:stats board.",
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from collections.abc import Sequence
 
 from cassandra.cluster import Cluster, Session
@@ -22,7 +23,9 @@ from .cassandra_io import connect, execute
 
 BUCKET_MS = 10 * 24 * 3600 * 1000
 WRITE_CONCURRENCY = 64
-_COLUMNS = "message_id, room_id, user_id, username, body, created_at, reply_to, client_msg_id"
+_COLUMNS = (
+    "message_id, room_id, user_id, username, body, created_at, reply_to, client_msg_id, attachment"
+)
 
 
 def bucket_of(message_id: str) -> int:
@@ -41,6 +44,7 @@ def _to_message(row: tuple) -> Message:
         created_ms=created_ms,
         reply_to=row[6],
         client_msg_id=row[7],
+        attachment=json.loads(row[8]) if row[8] else None,
     )
 
 
@@ -58,7 +62,8 @@ class CassandraMessageStore:
         self._insert = await asyncio.to_thread(
             prepare,
             f"INSERT INTO {ks}.messages (room_id, bucket, message_id, user_id, username, body, "
-            "created_at, reply_to, client_msg_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "created_at, reply_to, client_msg_id, attachment) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         self._insert_bucket = await asyncio.to_thread(
             prepare, f"INSERT INTO {ks}.room_buckets (room_id, bucket) VALUES (?, ?)"
@@ -132,6 +137,7 @@ class CassandraMessageStore:
                 created,
                 m.reply_to,
                 m.client_msg_id,
+                json.dumps(m.attachment) if m.attachment else None,
             )
             jobs.append(one(self._insert, params))
         results = await asyncio.gather(*jobs, return_exceptions=True)

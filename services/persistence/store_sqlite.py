@@ -8,6 +8,7 @@ so an ``ok`` ack means the message is on disk and history survives a restart.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ CREATE TABLE IF NOT EXISTS messages (
     created_ms INTEGER NOT NULL,
     reply_to TEXT,
     client_msg_id TEXT,
+    attachment TEXT,
     PRIMARY KEY (room_id, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS read_receipts (
@@ -39,7 +41,7 @@ CREATE TABLE IF NOT EXISTS read_receipts (
     PRIMARY KEY (room_id, message_id, user_id)
 ) WITHOUT ROWID;
 """
-_COLUMNS = "id, room_id, user_id, username, body, created_ms, reply_to, client_msg_id"
+_COLUMNS = "id, room_id, user_id, username, body, created_ms, reply_to, client_msg_id, attachment"
 
 
 def _row(r: tuple) -> Message:
@@ -52,6 +54,7 @@ def _row(r: tuple) -> Message:
         created_ms=r[5],
         reply_to=r[6],
         client_msg_id=r[7],
+        attachment=json.loads(r[8]) if r[8] else None,
     )
 
 
@@ -79,6 +82,9 @@ class SqliteMessageStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+            if "attachment" not in columns:  # databases made before attachments existed
+                db.execute("ALTER TABLE messages ADD COLUMN attachment TEXT")
             return db
 
         self._db = await asyncio.get_running_loop().run_in_executor(self._thread, open_db)
@@ -107,6 +113,7 @@ class SqliteMessageStore:
                 m.created_ms,
                 m.reply_to,
                 m.client_msg_id,
+                json.dumps(m.attachment) if m.attachment else None,
             )
             for m in messages
         ]
@@ -114,7 +121,7 @@ class SqliteMessageStore:
         def insert(db: sqlite3.Connection) -> None:
             with db:
                 db.executemany(
-                    f"INSERT OR IGNORE INTO messages ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows
+                    f"INSERT OR IGNORE INTO messages ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows
                 )
 
         await self._run(insert)

@@ -1,0 +1,176 @@
+"""The control bus: commands one gateway sends to every gateway (itself included).
+
+``/admin`` publishes a command (today: ``kick`` a user) and each gateway's subscriber acts on
+its own sockets, because only the pod that holds a socket can see and close it. Redis pub/sub
+carries the commands in cluster mode (channel ``<prefix>control``); the in-memory bus calls the
+one local subscriber in single-node mode and in unit tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from services.common.errors import Unavailable
+
+from . import metrics
+
+log = logging.getLogger("parley.gateway.control")
+
+KICK = "kick"
+OPS = (KICK,)
+
+
+@dataclass(frozen=True)
+class Command:
+    op: str  # one of OPS
+    user_id: str
+    origin: str = ""  # pod id of the publisher (logs only)
+
+    def encode(self) -> str:
+        return json.dumps({"op": self.op, "userId": self.user_id, "origin": self.origin})
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> Command:
+        """Parse a bus message; raises ``ValueError`` on anything malformed or unknown."""
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"not JSON: {exc}") from None
+        if not isinstance(body, dict) or body.get("op") not in OPS:
+            raise ValueError("unknown command")
+        user_id, origin = body.get("userId"), body.get("origin", "")
+        if not isinstance(user_id, str) or not user_id or not isinstance(origin, str):
+            raise ValueError("bad command fields")
+        return cls(body["op"], user_id, origin)
+
+
+CommandHandler = Callable[[Command], Awaitable[None]]
+
+
+class ControlBus(Protocol):
+    """Fan-out of commands to every gateway.
+
+    Guarantees: at most once, to the gateways subscribed when ``publish`` runs (a pod that is
+    reconnecting to Redis misses the command: an admin repeats it); in publish order per
+    publisher; the publishing pod receives its own commands. ``publish`` returns once the bus
+    took the command — not once the handlers ran — and raises ``Unavailable`` if it could
+    not. A handler that raises is logged and does not stop the subscriber.
+    """
+
+    async def start(self, on_command: CommandHandler) -> None:
+        """Subscribe ``on_command``; returns once subscribed (or retrying in the background)."""
+        ...
+
+    async def publish(self, command: Command) -> int:
+        """Send ``command``; returns how many gateways were subscribed to receive it."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+async def _dispatch(on_command: CommandHandler, command: Command) -> None:
+    try:
+        await on_command(command)
+        metrics.CONTROL_COMMANDS.labels(command.op, "ok").inc()
+    except Exception:
+        metrics.CONTROL_COMMANDS.labels(command.op, "error").inc()
+        log.exception("control command %s for user %s failed", command.op, command.user_id)
+
+
+class MemoryControlBus:
+    """The single-node bus: ``publish`` runs the local handler before returning."""
+
+    def __init__(self) -> None:
+        self._handler: CommandHandler | None = None
+
+    async def start(self, on_command: CommandHandler) -> None:
+        self._handler = on_command
+
+    async def publish(self, command: Command) -> int:
+        if self._handler is None:
+            return 0
+        await _dispatch(self._handler, command)
+        return 1
+
+    async def close(self) -> None:
+        self._handler = None
+
+
+class RedisControlBus:
+    """Redis pub/sub on ``<prefix>control``, with its own connection for the subscription."""
+
+    def __init__(self, url: str, prefix: str, retry_max_s: float = 5.0) -> None:
+        self._url = url
+        self.channel = f"{prefix}control"
+        self._retry_max = retry_max_s
+        self._redis: aioredis.Redis | None = None
+        self._listener: asyncio.Task | None = None
+
+    async def start(self, on_command: CommandHandler) -> None:
+        self._redis = aioredis.Redis.from_url(
+            self._url, decode_responses=True, socket_connect_timeout=5, health_check_interval=10
+        )
+        subscribed = asyncio.get_running_loop().create_future()
+        self._listener = asyncio.create_task(
+            self._listen(on_command, subscribed), name="control-bus"
+        )
+        # the first subscription normally takes milliseconds; a Redis outage must not hold
+        # the gateway's startup: the listener keeps retrying on its own
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(subscribed), 5)
+
+    async def _listen(self, on_command: CommandHandler, subscribed: asyncio.Future) -> None:
+        assert self._redis is not None
+        delay = 0.2
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                if not subscribed.done():
+                    subscribed.set_result(None)
+                delay = 0.2
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    try:
+                        command = Command.decode(message["data"])
+                    except ValueError as exc:
+                        metrics.CONTROL_COMMANDS.labels("unknown", "malformed").inc()
+                        log.warning("dropped a malformed control message: %s", exc)
+                        continue
+                    await _dispatch(on_command, command)
+            except (RedisError, OSError) as exc:
+                log.warning("control bus subscription lost (%s); retrying in %.1fs", exc, delay)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._retry_max)
+
+    async def publish(self, command: Command) -> int:
+        if self._redis is None:
+            raise Unavailable("control bus not started")
+        try:
+            return int(await self._redis.publish(self.channel, command.encode()))
+        except RedisError as exc:
+            raise Unavailable(f"redis: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+            self._listener = None
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None

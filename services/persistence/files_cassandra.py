@@ -1,0 +1,95 @@
+"""Cassandra ``FileStore``: metadata in ``files``, bytes in 256 KiB ``file_chunks`` rows.
+
+Chunks are written first and the metadata row last, so a file is visible only once whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from cassandra.cluster import Cluster, Session
+
+from services.common.errors import Unavailable
+from services.common.settings import Settings
+
+from .cassandra_io import connect, execute
+from .files import StoredFile
+
+CHUNK_BYTES = 256 * 1024
+
+
+class CassandraFileStore:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._cluster: Cluster | None = None
+        self._session: Session | None = None
+
+    async def start(self) -> None:
+        self._cluster, self._session = await connect(self._settings)
+        ks = self._settings.cassandra_keyspace
+        prepare = self._session.prepare
+        self._put_chunk = await asyncio.to_thread(
+            prepare, f"INSERT INTO {ks}.file_chunks (file_id, chunk, data) VALUES (?, ?, ?)"
+        )
+        self._put_meta = await asyncio.to_thread(
+            prepare,
+            f"INSERT INTO {ks}.files (file_id, room_id, owner_id, name, mime_type, size, chunks, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        self._get_meta = await asyncio.to_thread(
+            prepare,
+            f"SELECT file_id, room_id, owner_id, name, mime_type, size, chunks FROM {ks}.files "
+            "WHERE file_id = ?",
+        )
+        self._get_chunks = await asyncio.to_thread(
+            prepare, f"SELECT chunk, data FROM {ks}.file_chunks WHERE file_id = ?"
+        )
+
+    async def close(self) -> None:
+        if self._cluster is not None:
+            cluster, self._cluster, self._session = self._cluster, None, None
+            await asyncio.to_thread(cluster.shutdown)
+
+    async def _q(self, stmt, params) -> list:
+        if self._session is None:
+            raise Unavailable("cassandra: file store not connected")
+        try:
+            rows = await execute(self._session, stmt, params)
+        except Exception as exc:  # driver errors
+            raise Unavailable(f"cassandra: {type(exc).__name__}: {exc}") from exc
+        return list(rows) if rows is not None else []
+
+    async def put(self, meta: StoredFile, data: bytes) -> None:
+        chunks = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
+        await asyncio.gather(
+            *(self._q(self._put_chunk, (meta.id, n, c)) for n, c in enumerate(chunks))
+        )
+        now = dt.datetime.now(dt.UTC)
+        await self._q(
+            self._put_meta,
+            (
+                meta.id,
+                meta.room_id,
+                meta.owner_id,
+                meta.name,
+                meta.mime_type,
+                meta.size,
+                len(chunks),
+                now,
+            ),
+        )
+
+    async def meta(self, file_id: str) -> StoredFile | None:
+        rows = await self._q(self._get_meta, (file_id,))
+        return StoredFile(*rows[0][:6]) if rows else None
+
+    async def get(self, file_id: str) -> tuple[StoredFile, bytes] | None:
+        rows = await self._q(self._get_meta, (file_id,))
+        if not rows:
+            return None
+        meta, expected = StoredFile(*rows[0][:6]), rows[0][6]
+        chunks = await self._q(self._get_chunks, (file_id,))
+        if len(chunks) != expected:
+            raise Unavailable(f"file {file_id}: {len(chunks)} of {expected} chunks readable")
+        return meta, b"".join(bytes(c[1]) for c in sorted(chunks))
