@@ -3,14 +3,22 @@
 Algorithms are pinned by settings (HS256 with a shared secret, or RS256 with a public key);
 ``none`` and every other algorithm are refused. ``exp`` is required and enforced with a small
 leeway. The user id is ``sub``, or the classic ``userId`` claim when ``sub`` is absent.
+
+Issuing (``POST /auth/login``, ``make token``, tests) signs with the same algorithm: HS256 with
+the secret, or RS256 with ``PARLEY_JWT_PRIVATE_KEY``. A process configured for RS256 without
+a private key can verify tokens but not issue them (``SigningUnavailable``).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
 import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from .settings import Settings
 
@@ -36,6 +44,10 @@ class AuthError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+class SigningUnavailable(Exception):
+    """This process cannot sign tokens: RS256 without a usable ``PARLEY_JWT_PRIVATE_KEY``."""
 
 
 def extract_token(auth: object) -> str | None:
@@ -85,7 +97,11 @@ def issue_token(
     ttl_seconds: int | None = None,
     now: float | None = None,
 ) -> str:
-    """An HS256 token signed with the configured secret (development and tests)."""
+    """A token for ``user_id`` signed with the configured algorithm and key.
+
+    Raises ``SigningUnavailable`` under RS256 without a usable private key.
+    """
+    key = signing_key(settings)
     issued = int(time.time() if now is None else now)
     claims: dict[str, object] = {
         "sub": user_id,
@@ -95,4 +111,26 @@ def issue_token(
     }
     if role:
         claims["role"] = role
-    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+    return jwt.encode(claims, key, algorithm=settings.jwt_algorithm)
+
+
+def signing_key(settings: Settings) -> object:
+    """The key ``issue_token`` signs with (the HS256 secret or the loaded RSA private key)."""
+    if settings.jwt_algorithm != "RS256":
+        return settings.jwt_secret
+    if not settings.jwt_private_key:
+        raise SigningUnavailable("PARLEY_JWT_PRIVATE_KEY is not set (RS256)")
+    return _load_private_key(settings.jwt_private_key)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_private_key(pem: str) -> RSAPrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise SigningUnavailable(
+            "PARLEY_JWT_PRIVATE_KEY: not an unencrypted PEM private key"
+        ) from None
+    if not isinstance(key, RSAPrivateKey):
+        raise SigningUnavailable("PARLEY_JWT_PRIVATE_KEY: not an RSA key (RS256)")
+    return key

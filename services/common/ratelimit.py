@@ -42,6 +42,18 @@ def parse_limits(spec: str) -> dict[tuple[str, str], Limit]:
     return limits
 
 
+def parse_limit(rule: str, key: str) -> Limit:
+    """One ``count/seconds`` rule (e.g. ``5/60``); errors name the variable ``key``."""
+    try:
+        count, seconds = rule.split("/", 1)
+        limit = Limit(int(count), int(float(seconds) * 1000))
+    except ValueError:
+        raise SettingsError(f"{key}: expected count/seconds, e.g. 5/60, got {rule!r}") from None
+    if limit.count < 1 or limit.window_ms < 1:
+        raise SettingsError(f"{key}: count and window must be positive, got {rule!r}")
+    return limit
+
+
 def allow(log: deque[int], limit: Limit, now_ms: int) -> bool:
     """The sliding-log rule on one key's timestamps (mutates ``log``)."""
     while log and log[0] <= now_ms - limit.window_ms:

@@ -34,8 +34,13 @@ class Settings:
     jwt_secret: str = field(default="parley-dev-secret-change-me-in-production", repr=False)
     jwt_algorithm: str = "HS256"
     jwt_public_key: str = field(default="", repr=False)  # PEM, for RS256
+    jwt_private_key: str = field(default="", repr=False)  # PEM, RS256: lets /auth/login sign
     jwt_leeway_seconds: int = 30
     dev_token_ttl_seconds: int = 86400
+    login_token_ttl_seconds: int = 86400  # lifetime of tokens from POST /auth/login
+    login_rate_limit: str = "5/60"  # login attempts per username (count/seconds)
+    login_ip_rate_limit: str = "20/60"  # login attempts per client IP (count/seconds)
+    password_bcrypt_rounds: int = 12  # bcrypt cost (log2 rounds), 4..31
 
     # --- Redis: fan-out between gateways, presence ---
     redis_url: str = "redis://127.0.0.1:16379/0"
@@ -128,6 +133,16 @@ class Settings:
             raise SettingsError("PARLEY_JWT_PUBLIC_KEY: required when PARLEY_JWT_ALGORITHM=RS256")
         if self.jwt_algorithm == "HS256" and not self.jwt_secret:
             raise SettingsError("PARLEY_JWT_SECRET: must not be empty")
+        from .ratelimit import parse_limit  # here: ratelimit imports this module
+
+        parse_limit(self.login_rate_limit, "PARLEY_LOGIN_RATE_LIMIT")
+        parse_limit(self.login_ip_rate_limit, "PARLEY_LOGIN_IP_RATE_LIMIT")
+        if not 4 <= self.password_bcrypt_rounds <= 31:
+            raise SettingsError(
+                f"PARLEY_PASSWORD_BCRYPT_ROUNDS: expected 4..31, got {self.password_bcrypt_rounds}"
+            )
+        if self.login_token_ttl_seconds < 1:
+            raise SettingsError("PARLEY_LOGIN_TOKEN_TTL_SECONDS: must be positive")
         if not 1 <= self.port <= 65535:
             raise SettingsError(f"PARLEY_PORT: out of range: {self.port}")
         if self.presence_heartbeat_seconds * 2 > self.presence_ttl_seconds:

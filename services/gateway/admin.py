@@ -33,6 +33,7 @@ from services.common.errors import TEXTS, ChatError, Code, error_ack
 from services.common.ratelimit import parse_limits
 
 from . import admin_ui, metrics
+from .batching import batch_room, live_room
 from .control import KICK, Command
 from .stats import PodReport, aggregate, chat_rooms
 
@@ -146,7 +147,8 @@ class AdminNamespace:
                 connections[ns] = sum(1 for _ in manager.get_participants(ns, None))
         chat = manager.rooms.get(CHAT_NAMESPACE, {})
         sids = (sid for sid, _ in manager.get_participants(CHAT_NAMESPACE, None))
-        return PodReport(self.settings.pod_id, connections, chat_rooms(list(chat), sids), now_ms())
+        rooms = chat_rooms(list(chat), sids, derived=(live_room, batch_room))
+        return PodReport(self.settings.pod_id, connections, rooms, now_ms())
 
     async def report(self) -> None:
         ttl_ms = int(self.settings.admin_stats_seconds * 3000)

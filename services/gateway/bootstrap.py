@@ -20,6 +20,8 @@ from services.common.ratelimit_redis import RedisRateLimiter
 from services.common.settings import Settings
 from services.persistence.files import FileStore
 from services.persistence.ports import MessageLog, MessageStore
+from services.persistence.recent import NoRecentLog, ReadYourWritesStore, RecentLog
+from services.persistence.users import MemoryUserStore, UserStore
 from services.presence.ports import PresenceStore
 
 from .control import ControlBus, MemoryControlBus, RedisControlBus
@@ -38,9 +40,11 @@ class Components:
     limiter: RateLimiter
     claims: ClaimStore
     files: FileStore
+    recent: RecentLog = field(default_factory=NoRecentLog)  # read-your-writes log
     redis: aioredis.Redis | None = None  # shared client for small cluster-mode adapters
     control: ControlBus = field(default_factory=MemoryControlBus)  # started by /admin
     stats: StatsBoard = field(default_factory=MemoryStatsBoard)  # admin:stats reports
+    users: UserStore = field(default_factory=MemoryUserStore)  # /auth/register, /auth/login
     _starters: list[asyncio.Task] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -50,6 +54,7 @@ class Components:
             "store": self.store,
             "presence": self.presence,
             "files": self.files,
+            "users": self.users,
         }
         seen: set[int] = set()
         for name, part in parts.items():
@@ -67,7 +72,7 @@ class Components:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         seen: set[int] = set()
-        for part in (self.log, self.store, self.presence, self.files):
+        for part in (self.log, self.store, self.presence, self.files, self.users):
             if id(part) not in seen:
                 seen.add(id(part))
                 with contextlib.suppress(Exception):
@@ -100,6 +105,7 @@ async def _start_forever(name: str, part) -> None:
 def build(settings: Settings) -> Components:
     if settings.single_node:
         from services.persistence.files_sqlite import SqliteFileStore
+        from services.persistence.users_sqlite import SqliteUserStore
         from services.persistence.store_sqlite import SqliteMessageStore
         from services.presence.store_memory import MemoryPresenceStore
 
@@ -116,10 +122,13 @@ def build(settings: Settings) -> Components:
             limiter=MemoryRateLimiter(),
             claims=MemoryClaims(),
             files=SqliteFileStore(settings.sqlite_path),
+            users=SqliteUserStore(settings.sqlite_path),
         )
 
     from services.persistence.files_cassandra import CassandraFileStore
+    from services.persistence.users_cassandra import CassandraUserStore
     from services.persistence.log_kafka import KafkaMessageLog
+    from services.persistence.recent_redis import RedisRecentLog
     from services.persistence.store_cassandra import CassandraMessageStore
     from services.presence.store_redis import RedisPresenceStore
 
@@ -140,14 +149,17 @@ def build(settings: Settings) -> Components:
         socket_connect_timeout=5,
         health_check_interval=10,
     )
+    recent = RedisRecentLog(redis, settings.redis_prefix)
     return Components(
         manager=manager,
         log=KafkaMessageLog(settings),
-        store=CassandraMessageStore(settings),
+        store=ReadYourWritesStore(CassandraMessageStore(settings), recent),
+        recent=recent,
         presence=RedisPresenceStore(settings.redis_url, settings.redis_prefix),
         limiter=RedisRateLimiter(redis, settings.redis_prefix),
         claims=RedisClaims(redis, settings.redis_prefix),
         files=CassandraFileStore(settings),
+        users=CassandraUserStore(settings),
         redis=redis,
         control=RedisControlBus(settings.redis_url, settings.redis_prefix),
         stats=RedisStatsBoard(redis, settings.redis_prefix),

@@ -7,6 +7,7 @@ code}``; nothing a client sends can raise out of a handler or reach the client a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -282,9 +283,13 @@ class ChatNamespace:
             deadline_ms=created_ms + int(self.settings.kafka_send_timeout_seconds * 1000),
             attachment=attachment,
         )
+        # Visible to history first (read-your-writes), then durable; refused → withdrawn.
+        await self.parts.recent.add(message)
         try:
             await self.parts.log.append(message)  # durable before anything is acked or delivered
         except BaseException:
+            with contextlib.suppress(Unavailable):
+                await self.parts.recent.remove(message)
             if cmid is not None:
                 await self.deduper.release(identity.user_id, cmid)
             raise
@@ -326,7 +331,9 @@ class ChatNamespace:
         room_id, message_id = parse_read(payload)
         await self.require_member(sid, identity, room_id)
         await self.rate_limit("chat:read", identity.user_id)
-        await self.parts.log.append(Receipt(room_id, message_id, identity.user_id, now_ms()))
+        receipt = Receipt(room_id, message_id, identity.user_id, now_ms())
+        await self.parts.recent.add_reader(receipt)
+        await self.parts.log.append(receipt)
         read = {"userId": identity.user_id, "messageId": message_id, "roomId": room_id}
         await self.sio.emit("chat:read", read, room=room_id, skip_sid=sid, namespace=NAMESPACE)
         return {"status": "ok"}

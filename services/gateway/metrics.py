@@ -48,3 +48,15 @@ STATS_REPORT_ERRORS = Counter(
     "parley_gateway_stats_report_errors_total",
     "Failed writes of this pod's report to the admin:stats board.",
 )
+
+# --- HTTP auth (/auth/register, /auth/login) -------------------------------------------------
+AUTH_REQUESTS = Counter(
+    "parley_gateway_auth_requests_total",
+    "POST /auth/register and /auth/login requests, by endpoint and outcome code.",
+    ["endpoint", "outcome"],
+)
+PASSWORD_HASH_SECONDS = Histogram(
+    "parley_gateway_password_hash_seconds",
+    "Time of one bcrypt hash or check on a CPU thread, waiting for a thread included.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

@@ -11,7 +11,7 @@ is a port with a Redis adapter (cluster) and a memory adapter (single node, test
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,13 +56,20 @@ class ClusterStats:
     gateways: int
 
 
-def chat_rooms(room_names: Iterable[object], sids: Iterable[str]) -> frozenset[str]:
+def chat_rooms(
+    room_names: Iterable[object],
+    sids: Iterable[str],
+    derived: Iterable[Callable[[str], str]] = (),
+) -> frozenset[str]:
     """The rooms worth counting among a namespace's Socket.IO rooms: not the namespace-wide
-    room (``None``), not each socket's own sid room, not personal ``user:{id}`` rooms."""
+    room (``None``), not each socket's own sid room, not personal ``user:{id}`` rooms, and not
+    the internal rooms ``derived`` from a counted one (``/chat``'s ``<room>#live``, ...)."""
     own = set(sids)
-    return frozenset(
+    names = {
         r for r in room_names if isinstance(r, str) and r not in own and not r.startswith("user:")
-    )
+    }
+    internal = {make(r) for r in names for make in derived}
+    return frozenset(names - internal)
 
 
 def aggregate(reports: Iterable[PodReport]) -> ClusterStats:

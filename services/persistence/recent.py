@@ -1,0 +1,112 @@
+"""Read-your-writes: a short per-room log of accepted messages and receipts, merged into reads.
+
+The gateway writes a message here *before* appending it to Kafka (and removes it if Kafka
+refuses), so once a client holds an ``ok`` ack the message is visible to ``room:history``,
+resync and ``chat:history`` on every gateway, even while the worker has not stored it yet.
+``ReadYourWritesStore`` wraps the real store for reads: it unions both sources, de-duplicates
+by id, and merges readers into ``readBy``. Bounds: the newest ``RECENT_PER_ROOM`` messages of a
+room for ``RECENT_TTL_S`` after its last message — enough while the worker is behind by less.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Protocol
+
+from services.common.model import Message, Receipt
+
+from .ports import MessageStore
+
+RECENT_PER_ROOM = 1000
+RECENT_TTL_S = 3600
+
+
+class RecentLog(Protocol):
+    async def add(self, message: Message) -> None: ...
+
+    async def remove(self, message: Message) -> None: ...
+
+    async def add_reader(self, receipt: Receipt) -> None: ...
+
+    async def newest(self, room_id: str, limit: int) -> list[Message]: ...
+
+    async def after(self, room_id: str, since_id: str, limit: int) -> list[Message]: ...
+
+    async def before(self, room_id: str, before_id: str | None, limit: int) -> list[Message]: ...
+
+    async def readers(self, room_id: str, message_ids: Sequence[str]) -> dict[str, list[str]]: ...
+
+
+def merge(primary: list[Message], recent: list[Message]) -> list[Message]:
+    """Union by id (the stored copy wins), sorted by id."""
+    by_id = {m.id: m for m in recent}
+    by_id.update({m.id: m for m in primary})
+    return [by_id[i] for i in sorted(by_id)]
+
+
+class ReadYourWritesStore:
+    """A ``MessageStore`` for gateways: reads see the recent log too; writes go to ``inner``."""
+
+    def __init__(self, inner: MessageStore, recent: RecentLog) -> None:
+        self.inner = inner
+        self.recent_log = recent
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def healthy(self) -> bool:
+        return await self.inner.healthy()
+
+    async def write(self, messages: Sequence[Message]) -> None:
+        await self.inner.write(messages)
+
+    async def write_receipts(self, receipts: Sequence[Receipt]) -> None:
+        await self.inner.write_receipts(receipts)
+
+    async def _with_readers(self, room_id: str, messages: list[Message]) -> list[Message]:
+        if not messages:
+            return messages
+        extra = await self.recent_log.readers(room_id, [m.id for m in messages])
+        return [m.with_readers([*m.read_by[1:], *extra.get(m.id, [])]) for m in messages]
+
+    async def recent(self, room_id: str, limit: int) -> list[Message]:
+        stored, recent = await asyncio.gather(
+            self.inner.recent(room_id, limit), self.recent_log.newest(room_id, limit)
+        )
+        return await self._with_readers(room_id, merge(stored, recent)[-limit:])
+
+    async def after(self, room_id: str, since_id: str, cap: int) -> tuple[list[Message], bool]:
+        (stored, more), recent = await asyncio.gather(
+            self.inner.after(room_id, since_id, cap),
+            self.recent_log.after(room_id, since_id, cap + 1),
+        )
+        merged = merge(stored, recent)
+        return await self._with_readers(room_id, merged[:cap]), more or len(merged) > cap
+
+    async def before(
+        self, room_id: str, before_id: str | None, limit: int
+    ) -> tuple[list[Message], bool]:
+        (stored, more), recent = await asyncio.gather(
+            self.inner.before(room_id, before_id, limit),
+            self.recent_log.before(room_id, before_id, limit + 1),
+        )
+        merged = merge(stored, recent)
+        page = merged[-limit:]
+        return await self._with_readers(room_id, page), more or len(merged) > limit
+
+
+class NoRecentLog:
+    """For stores that are written before the ack (SQLite): nothing to merge."""
+
+    async def add(self, message: Message) -> None:
+        return None
+
+    async def remove(self, message: Message) -> None:
+        return None
+
+    async def add_reader(self, receipt: Receipt) -> None:
+        return None

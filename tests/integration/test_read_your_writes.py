@@ -1,0 +1,57 @@
+"""The Redis recent log merged into reads (read-your-writes), on real Redis."""
+
+import dataclasses
+import uuid
+
+import pytest
+import redis.asyncio as aioredis
+
+from services.common.model import Receipt
+from services.persistence.recent import ReadYourWritesStore
+from services.persistence.recent_redis import RedisRecentLog
+from services.persistence.store_memory import MemoryMessageStore
+from tests.contracts.store_contract import make_messages
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def parts(engine_settings):
+    client = aioredis.Redis.from_url(engine_settings.redis_url, decode_responses=True)
+    recent = RedisRecentLog(client, engine_settings.redis_prefix)
+    inner = MemoryMessageStore()
+    yield inner, recent, ReadYourWritesStore(inner, recent)
+    await client.aclose()
+
+
+async def test_reads_union_stored_and_recent_once_each(parts):
+    inner, recent, store = parts
+    room = f"ryw-{uuid.uuid4().hex[:8]}"
+    msgs = make_messages(room, 8)
+    await inner.write(msgs[:5])  # the worker stored the first five ...
+    for m in msgs[3:]:  # ... the gateway logged the last five (two overlap)
+        await recent.add(m)
+    assert [m.id for m in await store.recent(room, 50)] == [m.id for m in msgs]
+    assert [m.id for m in await store.recent(room, 3)] == [m.id for m in msgs[5:]]
+    after, more = await store.after(room, msgs[1].id, 4)
+    assert [m.id for m in after] == [m.id for m in msgs[2:6]] and more
+    after, more = await store.after(room, msgs[4].id, 10)
+    assert [m.id for m in after] == [m.id for m in msgs[5:]] and not more
+    page, more = await store.before(room, msgs[7].id, 3)
+    assert [m.id for m in page] == [m.id for m in msgs[4:7]] and more
+    page, more = await store.before(room, msgs[2].id, 3)
+    assert [m.id for m in page] == [m.id for m in msgs[:2]] and not more
+
+
+async def test_withdrawn_message_disappears_and_readers_merge(parts):
+    inner, recent, store = parts
+    room = f"ryw-{uuid.uuid4().hex[:8]}"
+    kept, refused = make_messages(room, 2)
+    kept = dataclasses.replace(kept, attachment={"id": "f", "url": "/files/f"})
+    await recent.add(kept)
+    await recent.add(refused)
+    await recent.remove(refused)
+    await recent.add_reader(Receipt(room, kept.id, "reader", 1))
+    (got,) = await store.recent(room, 10)
+    assert got.id == kept.id and got.read_by == (kept.user_id, "reader")
+    assert got.attachment == {"id": "f", "url": "/files/f"}
