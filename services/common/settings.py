@@ -68,6 +68,7 @@ class Settings:
     presence_ttl_seconds: float = 30.0  # a pod silent this long has its sessions reaped
     presence_heartbeat_seconds: float = 5.0
     presence_sweep_seconds: float = 2.0
+    presence_grace_seconds: float = 3.0  # a user back within this is never announced offline
 
     # --- chat rules ---
     message_max_chars: int = 5000

@@ -19,13 +19,13 @@ from starlette.applications import Starlette
 
 from services.common.settings import Settings
 from services.common.web import health_routes
-from services.presence.ports import OnlineUser
+from services.presence.store_memory import MemoryPresenceStore
 
 from .admin import AdminNamespace
 from .admin_ui import ui_routes
 from .auth_http import auth_routes
 from .bootstrap import Components, build
-from .chat import ChatNamespace
+from .chat import ChatNamespace, now_ms
 from .files_http import file_routes
 from .notifications import NotificationsNamespace
 
@@ -63,6 +63,8 @@ class Gateway:
         )
         self.asgi = socketio.ASGIApp(self.sio, other_asgi_app=self.http)
         self._heartbeat: asyncio.Task | None = None
+        if isinstance(self.parts.presence, MemoryPresenceStore):
+            self.parts.presence.bind(self.sio.emit)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -81,21 +83,50 @@ class Gateway:
             await self.shutdown()
 
     async def _beat(self) -> None:
+        """Heart-beat this pod; re-register its sessions if the presence state was lost (Redis
+        restarted empty: a new epoch). In single-node mode there is no presence service, so
+        the gateway also ends expired grace periods itself."""
+        epoch: str | None = None
+        next_beat = 0.0
         while True:
             try:
-                await self.parts.presence.heartbeat(self.settings.pod_id, int(time.time() * 1000))
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + self.settings.presence_heartbeat_seconds
+                    current, known = await self.parts.presence.heartbeat(
+                        self.settings.pod_id, now_ms()
+                    )
+                    if epoch is not None and current != epoch:  # Redis lost everything
+                        await self._reregister(announce=False)
+                    elif epoch is not None and not known:  # we were reaped (a long stall)
+                        await self._reregister(announce=True)
+                    epoch = current
+                if self.settings.single_node:
+                    await self.parts.presence.sweep_pending(now_ms())
             except Exception as exc:  # keep beating; the reaper's TTL covers long outages
                 log.warning("presence heartbeat failed: %s", exc)
-            await asyncio.sleep(self.settings.presence_heartbeat_seconds)
+            await asyncio.sleep(
+                min(self.settings.presence_sweep_seconds, self.settings.presence_heartbeat_seconds)
+            )
+
+    async def _reregister(self, announce: bool) -> None:
+        """Put this pod's sessions and room memberships back. After a Redis state loss nobody
+        is announced (clients never saw them leave); after this pod was reaped, its users were
+        announced offline, so they are announced online again."""
+        sessions = list(self.chat.identities.items())
+        log.warning("presence lost this pod's sessions; re-registering %d", len(sessions))
+        for sid, identity in sessions:
+            session = self.chat.session(sid, identity)
+            await self.parts.presence.connect(session, now_ms(), quiet=not announce)
+            for room in self.sio.rooms(sid, namespace="/chat"):
+                if room != sid and not room.startswith("user:") and "#" not in room:
+                    await self.parts.presence.join_room(session, room)
 
     async def shutdown(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         await self.admin.stop()
-        try:
-            gone = await self.parts.presence.reap_pod(self.settings.pod_id, int(time.time() * 1000))
-            for user in gone:
-                await self.chat.announcer.offline(OnlineUser(user.user_id, user.username))
+        try:  # announces the users who had no session elsewhere
+            await self.parts.presence.reap_pod(self.settings.pod_id, now_ms())
         except Exception as exc:
             log.warning("could not clear this pod's presence at shutdown: %s", exc)
         await self.parts.close()

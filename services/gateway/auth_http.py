@@ -40,7 +40,6 @@ from services.common.ratelimit import Limit, parse_limit
 from services.common.settings import Settings, SettingsError
 from services.persistence.users import (
     INVALID_REQUEST,
-    TEXTS as RULE_TEXTS,
     InvalidCredentials,
     User,
     UsernameTaken,
@@ -49,6 +48,9 @@ from services.persistence.users import (
     parse_credentials,
     parse_registration,
     username_key,
+)
+from services.persistence.users import (
+    TEXTS as RULE_TEXTS,
 )
 
 from . import metrics
@@ -213,7 +215,9 @@ class AuthApi:
         issued = int(time.time())
         ttl = self.settings.login_token_ttl_seconds
         try:
-            token = issue_token(self.settings, user.user_id, user.username, ttl_seconds=ttl, now=issued)
+            token = issue_token(
+                self.settings, user.user_id, user.username, ttl_seconds=ttl, now=issued
+            )
         except SigningUnavailable as exc:
             log.error("cannot sign tokens: %s", exc)
             raise unavailable() from None

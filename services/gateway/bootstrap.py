@@ -105,8 +105,8 @@ async def _start_forever(name: str, part) -> None:
 def build(settings: Settings) -> Components:
     if settings.single_node:
         from services.persistence.files_sqlite import SqliteFileStore
-        from services.persistence.users_sqlite import SqliteUserStore
         from services.persistence.store_sqlite import SqliteMessageStore
+        from services.persistence.users_sqlite import SqliteUserStore
         from services.presence.store_memory import MemoryPresenceStore
 
         log.info(
@@ -118,7 +118,7 @@ def build(settings: Settings) -> Components:
             manager=socketio.AsyncManager(),
             log=sqlite,
             store=sqlite,
-            presence=MemoryPresenceStore(),
+            presence=MemoryPresenceStore(int(settings.presence_grace_seconds * 1000)),
             limiter=MemoryRateLimiter(),
             claims=MemoryClaims(),
             files=SqliteFileStore(settings.sqlite_path),
@@ -126,10 +126,10 @@ def build(settings: Settings) -> Components:
         )
 
     from services.persistence.files_cassandra import CassandraFileStore
-    from services.persistence.users_cassandra import CassandraUserStore
     from services.persistence.log_kafka import KafkaMessageLog
     from services.persistence.recent_redis import RedisRecentLog
     from services.persistence.store_cassandra import CassandraMessageStore
+    from services.persistence.users_cassandra import CassandraUserStore
     from services.presence.store_redis import RedisPresenceStore
 
     log.info(
@@ -155,7 +155,12 @@ def build(settings: Settings) -> Components:
         log=KafkaMessageLog(settings),
         store=ReadYourWritesStore(CassandraMessageStore(settings), recent),
         recent=recent,
-        presence=RedisPresenceStore(settings.redis_url, settings.redis_prefix),
+        presence=RedisPresenceStore(
+            settings.redis_url,
+            settings.redis_prefix,
+            settings.socketio_channel,
+            int(settings.presence_grace_seconds * 1000),
+        ),
         limiter=RedisRateLimiter(redis, settings.redis_prefix),
         claims=RedisClaims(redis, settings.redis_prefix),
         files=CassandraFileStore(settings),

@@ -30,8 +30,8 @@ from services.common.model import (
 from services.common.ratelimit import parse_limits
 from services.common.settings import Settings
 from services.persistence.files import StoredFile, new_file_id, parse_upload
-from services.presence.announce import Announcer
-from services.presence.ports import OnlineUser, Session
+from services.presence import metrics as presence_metrics
+from services.presence.ports import Session
 
 from . import metrics
 from .batching import Batcher, batch_room, live_room
@@ -65,7 +65,6 @@ class ChatNamespace:
         self.identities: dict[str, Identity] = {}  # sid -> identity, sockets of this pod
         self.batching: set[str] = set()  # sids that opted in to chat:batch
         self.batcher = Batcher(self._emit_to_room)
-        self.announcer = Announcer(sio.emit)
         self.limits = parse_limits(settings.rate_limits)
         self.deduper = Deduper(
             parts.claims, settings.client_msg_id_ttl_seconds, settings.kafka_send_timeout_seconds
@@ -162,9 +161,7 @@ class ChatNamespace:
             "presence:list", [u.to_wire() for u in online], to=sid, namespace=NAMESPACE
         )
         if went_online:
-            await self.announcer.online(
-                OnlineUser(identity.user_id, identity.username), skip_sid=sid
-            )
+            presence_metrics.ANNOUNCEMENTS.labels("online").inc()
 
     async def disconnect(self, sid: str, reason: object = None) -> None:
         identity = self.identities.pop(sid, None)
@@ -173,14 +170,10 @@ class ChatNamespace:
             return
         metrics.CONNECTIONS.labels(NAMESPACE).dec()
         try:
-            went_offline = await self.parts.presence.disconnect(
-                self.session(sid, identity), now_ms()
-            )
+            if await self.parts.presence.disconnect(self.session(sid, identity), now_ms()):
+                presence_metrics.ANNOUNCEMENTS.labels("offline").inc()
         except Unavailable as exc:  # the reaper cleans this pod's sessions if it never recovers
             log.warning("presence unavailable at disconnect of sid=%s: %s", sid, exc)
-            return
-        if went_offline:
-            await self.announcer.offline(OnlineUser(identity.user_id, identity.username))
 
     # --- events ---------------------------------------------------------------------------
 

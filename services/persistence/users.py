@@ -19,7 +19,7 @@ from typing import Protocol
 
 USERNAME_MIN, USERNAME_MAX = 3, 32
 PASSWORD_MIN, PASSWORD_MAX = 8, 256
-_USERNAME = re.compile(r"[A-Za-z0-9_.\-]{%d,%d}" % (USERNAME_MIN, USERNAME_MAX))
+_USERNAME = re.compile(rf"[A-Za-z0-9_.\-]{{{USERNAME_MIN},{USERNAME_MAX}}}")
 
 INVALID_REQUEST = "invalid_request"
 INVALID_USERNAME = "invalid_username"

@@ -43,12 +43,13 @@ class CassandraUserStore:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._cluster: Cluster | None = None
-        self._session: Session | None = None
+        self._session: Session | None = None  # set once every statement is prepared
+        self._claim = self._release = self._insert = self._by_name = self._by_id = None
 
     async def start(self) -> None:
-        self._cluster, self._session = await connect(self._settings)
+        self._cluster, session = await connect(self._settings)
         ks = self._settings.cassandra_keyspace  # qualified names: no USE with prepared statements
-        prepare = self._session.prepare
+        prepare = session.prepare
         self._claim = await asyncio.to_thread(
             prepare,
             f"INSERT INTO {ks}.users_by_name (username_key, user_id, username, password_hash, "
@@ -70,6 +71,7 @@ class CassandraUserStore:
         self._by_id = await asyncio.to_thread(
             prepare, f"SELECT {_COLUMNS} FROM {ks}.users WHERE user_id = ?"
         )
+        self._session = session
 
     async def close(self) -> None:
         if self._cluster is not None:

@@ -11,7 +11,6 @@ from starlette.applications import Starlette
 from services.common.settings import Settings
 from services.common.web import configure_logging, health_routes, uvicorn_server
 
-from .announce import Announcer
 from .service import Reaper, api_routes
 from .store_redis import RedisPresenceStore
 
@@ -21,11 +20,15 @@ log = logging.getLogger("parley.presence")
 async def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    store = RedisPresenceStore(settings.redis_url, settings.redis_prefix)
+    store = RedisPresenceStore(
+        settings.redis_url,
+        settings.redis_prefix,
+        settings.socketio_channel,
+        int(settings.presence_grace_seconds * 1000),
+    )
     await store.start()
     redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-    announcer = Announcer.external(settings.redis_url, settings.socketio_channel)
-    reaper = Reaper(settings, store, announcer, redis)
+    reaper = Reaper(settings, store, redis)
     app = Starlette(routes=health_routes({"redis": store.healthy}) + api_routes(store))
     server = uvicorn_server(app, settings.host, settings.port, settings.log_level)
     log.info(

@@ -14,5 +14,10 @@ REAPED_USERS = Counter(
     "parley_presence_users_reaped_offline_total",
     "Users who went offline because their last pod was reaped.",
 )
-ONLINE_USERS = Gauge("parley_presence_online_users", "Users with at least one live session.")
+ONLINE_USERS = Gauge("parley_presence_online_users", "Users announced online.")
+SESSIONS = Gauge("parley_presence_sessions", "Live sessions on every pod.")
+HEARTBEAT_LAG = Gauge(
+    "parley_presence_heartbeat_lag_seconds",
+    "Age of the oldest heartbeat among registered pods (a dead pod shows up here first).",
+)
 LEADER = Gauge("parley_presence_leader", "1 while this replica holds the reaper lease.")

@@ -1,11 +1,15 @@
-"""The presence service: reaps crashed gateway pods and answers presence queries over HTTP.
+"""The presence service: the part of presence no gateway can do for itself.
 
-Gateways update presence themselves, atomically (``store_redis``), on every connect and
-disconnect, and heart-beat their pod every ``presence_heartbeat_seconds``. This service runs
-the part no gateway can do for itself: when a pod has been silent for ``presence_ttl_seconds``
-(SIGKILL, OOM, node lost) it removes every session that pod held and announces
-``presence:offline`` for the users left with none. Only the replica holding the leader lease
-(a Redis key with a TTL) reaps, so several replicas never announce twice.
+Gateways update presence themselves, atomically, on every connect and disconnect (the Redis
+store's Lua scripts announce the transitions), and heart-beat their pod every
+``presence_heartbeat_seconds``. This service, on the replica holding the leader lease (a Redis
+key with a TTL, renewed every sweep), does two sweeps every ``presence_sweep_seconds``:
+- **dead pods**: a pod silent for ``presence_ttl_seconds`` (SIGKILL, OOM, node lost) has every
+  session it held removed; users left with none are announced offline at once;
+- **grace**: users whose last session ended ``presence_grace_seconds`` ago and did not come
+  back are announced offline (so a flapping connection does not spam online/offline).
+Announcements happen inside the scripts, so even two replicas sweeping at once (a lease
+hand-over) cannot announce twice: the second finds nothing to do.
 
 HTTP: ``GET /presence/{userId}`` → ``{userId, online, devices, lastSeen}``;
 ``GET /presence?ids=a,b`` → a list of the same.
@@ -28,7 +32,6 @@ from services.common.model import iso_ms
 from services.common.settings import Settings
 
 from . import metrics
-from .announce import Announcer
 from .ports import PresenceStore, UserPresence
 
 log = logging.getLogger("parley.presence")
@@ -53,12 +56,10 @@ class Reaper:
         self,
         settings: Settings,
         store: PresenceStore,
-        announcer: Announcer,
         redis: aioredis.Redis | None,
     ) -> None:
         self._settings = settings
         self._store = store
-        self._announcer = announcer
         self._redis = redis
         self._lease = redis.register_script(LEASE) if redis is not None else None
         self._lease_key = f"{settings.redis_prefix}{{presence}}:leader"
@@ -72,18 +73,27 @@ class Reaper:
         return got == 1
 
     async def sweep(self) -> int:
-        """One pass: reap every dead pod; returns how many users went offline."""
+        """One pass: reap dead pods, end expired grace periods; returns users gone offline."""
         ttl_ms = int(self._settings.presence_ttl_seconds * 1000)
         offline = 0
         for pod in await self._store.dead_pods(now_ms(), ttl_ms):
             gone = await self._store.reap_pod(pod, now_ms())
             metrics.REAPED_SESSIONS_PODS.inc()
             log.info("reaped pod %s: %d users offline", pod, len(gone))
-            for user in gone:
-                await self._announcer.offline(user)
             metrics.REAPED_USERS.inc(len(gone))
             offline += len(gone)
-        return offline
+        expired = await self._store.sweep_pending(now_ms())
+        metrics.ANNOUNCEMENTS.labels("offline").inc(offline + len(expired))
+        return offline + len(expired)
+
+    async def observe(self) -> None:
+        """Gauges: online users, sessions, and the oldest live pod's heartbeat lag."""
+        users, sessions = await self._store.counts()
+        metrics.ONLINE_USERS.set(users)
+        metrics.SESSIONS.set(sessions)
+        beats = await self._store.pods()
+        lag = max((now_ms() - seen for seen in beats.values()), default=0)
+        metrics.HEARTBEAT_LAG.set(max(0, lag) / 1000)
 
     async def run(self) -> None:
         while True:
@@ -95,7 +105,7 @@ class Reaper:
                 metrics.LEADER.set(1 if leader else 0)
                 if leader:
                     await self.sweep()
-                metrics.ONLINE_USERS.set(len(await self._store.online_users()))
+                await self.observe()
             except (RedisError, Unavailable) as exc:
                 log.warning("presence sweep failed: %s", exc)
             await asyncio.sleep(self._settings.presence_sweep_seconds)

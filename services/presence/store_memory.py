@@ -1,16 +1,44 @@
-"""In-memory presence: the single-node mode's store and the unit-test fake."""
+"""In-memory presence: the single-node mode's store and the unit-test fake.
+
+Same rules as the Redis store (announce on the first session, offline after the last one and
+the grace period, reap a silent pod at once); announcements go to the emitter bound with
+``bind`` (the gateway's Socket.IO server) instead of Redis pub/sub.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from .ports import OnlineUser, Session, UserPresence
+
+Emit = Callable[..., Awaitable[Any]]
 
 
 class MemoryPresenceStore:
-    def __init__(self) -> None:
+    EPOCH = "memory"
+
+    def __init__(self, grace_ms: int = 0) -> None:
+        self._grace_ms = grace_ms
         self._sessions: dict[str, dict[str, Session]] = {}  # user -> sid -> session
+        self._online: dict[str, str] = {}  # announced users -> username
+        self._pending: dict[str, int] = {}  # user -> offline deadline (grace)
         self._pods: dict[str, int] = {}  # pod -> last heartbeat ms
         self._last_seen: dict[str, int] = {}
         self._rooms: dict[str, set[str]] = {}  # sid -> rooms joined
+        self._emit: Emit | None = None
+        self.announced: list[tuple[str, str]] = []  # (event, user) for tests
+
+    def bind(self, emit: Emit) -> None:
+        """Where announcements go: ``emit(event, data, namespace=, skip_sid=)``."""
+        self._emit = emit
+
+    async def _announce(self, event: str, user: str, name: str, skip: str | None = None) -> None:
+        self.announced.append((event, user))
+        if self._emit is not None:
+            await self._emit(
+                event, {"userId": user, "username": name}, namespace="/chat", skip_sid=skip
+            )
 
     async def start(self) -> None:
         return None
@@ -21,36 +49,64 @@ class MemoryPresenceStore:
     async def healthy(self) -> bool:
         return True
 
-    async def connect(self, session: Session, now_ms: int) -> bool:
+    async def connect(self, session: Session, now_ms: int, quiet: bool = False) -> bool:
         sessions = self._sessions.setdefault(session.user_id, {})
         first = not sessions
         sessions[session.sid] = session
+        self._online[session.user_id] = session.username
         self._pods.setdefault(session.pod_id, now_ms)
-        return first
-
-    async def disconnect(self, session: Session, now_ms: int) -> bool:
-        sessions = self._sessions.get(session.user_id)
-        self._rooms.pop(session.sid, None)
-        if not sessions or sessions.pop(session.sid, None) is None:
+        if not first or self._pending.pop(session.user_id, None) is not None:
             return False
-        if sessions:
-            return False
-        del self._sessions[session.user_id]
-        self._last_seen[session.user_id] = now_ms
+        if not quiet:
+            await self._announce("presence:online", session.user_id, session.username, session.sid)
         return True
 
+    async def _offline(self, user: str, now_ms: int) -> OnlineUser:
+        name = self._online.pop(user, user)
+        self._pending.pop(user, None)
+        self._last_seen[user] = now_ms
+        await self._announce("presence:offline", user, name)
+        return OnlineUser(user, name)
+
+    async def _drop(self, session: Session, now_ms: int, grace_ms: int) -> int:
+        self._rooms.pop(session.sid, None)
+        sessions = self._sessions.get(session.user_id)
+        if not sessions or sessions.pop(session.sid, None) is None:
+            return 0
+        if sessions:
+            return 0
+        del self._sessions[session.user_id]
+        if grace_ms > 0:
+            self._pending[session.user_id] = now_ms + grace_ms
+            return 2
+        await self._offline(session.user_id, now_ms)
+        return 1
+
+    async def disconnect(self, session: Session, now_ms: int) -> bool:
+        return await self._drop(session, now_ms, self._grace_ms) == 1
+
+    async def sweep_pending(self, now_ms: int) -> list[OnlineUser]:
+        due = [u for u, deadline in self._pending.items() if deadline <= now_ms]
+        return [await self._offline(u, now_ms) for u in due if u not in self._sessions]
+
     async def online_users(self) -> list[OnlineUser]:
-        return [
-            OnlineUser(uid, next(iter(s.values())).username) for uid, s in self._sessions.items()
-        ]
+        return [OnlineUser(uid, name) for uid, name in self._online.items()]
+
+    async def counts(self) -> tuple[int, int]:
+        return len(self._online), sum(len(s) for s in self._sessions.values())
 
     async def user(self, user_id: str) -> UserPresence:
         sessions = self._sessions.get(user_id, {})
         devices = [{"sid": s.sid, "pod": s.pod_id, "device": s.device} for s in sessions.values()]
         return UserPresence(user_id, bool(sessions), devices, self._last_seen.get(user_id))
 
-    async def heartbeat(self, pod_id: str, now_ms: int) -> None:
+    async def heartbeat(self, pod_id: str, now_ms: int) -> tuple[str, bool]:
+        known = pod_id in self._pods
         self._pods[pod_id] = now_ms
+        return self.EPOCH, known
+
+    async def pods(self) -> dict[str, int]:
+        return dict(self._pods)
 
     async def dead_pods(self, now_ms: int, ttl_ms: int) -> list[str]:
         return [pod for pod, seen in self._pods.items() if seen < now_ms - ttl_ms]
@@ -59,7 +115,7 @@ class MemoryPresenceStore:
         gone = []
         for sessions in list(self._sessions.values()):
             for s in [s for s in sessions.values() if s.pod_id == pod_id]:
-                if await self.disconnect(s, now_ms):
+                if await self._drop(s, now_ms, 0) == 1:
                     gone.append(OnlineUser(s.user_id, s.username))
         self._pods.pop(pod_id, None)
         return gone

@@ -1,16 +1,28 @@
-"""Redis presence store: atomic Lua updates shared by every gateway and the presence service.
+"""Redis presence store: atomic Lua scripts shared by every gateway and the presence service.
 
-Keys (all under one hash tag so the scripts also run on Redis Cluster):
+Every transition is one script, and the script itself PUBLISHes the announcement on the
+Socket.IO channel every gateway listens to (python-socketio's pub/sub message format). So a
+state change and its announcement are one atomic step, and every gateway sees announcements in
+the order the transitions happened — an online from pod A and an offline from the presence
+service can never arrive swapped.
+
+Keys (one hash tag, so the scripts also run on Redis Cluster):
   ``<prefix>{presence}:s:<user>``   hash sid → "pod\\tdevice\\tusername" (live sessions)
-  ``<prefix>{presence}:online``     hash user → username (users with ≥ 1 session)
+  ``<prefix>{presence}:online``     hash user → username (users announced online)
+  ``<prefix>{presence}:pending``    zset user → deadline (ms): last session gone, in grace
   ``<prefix>{presence}:pod:<pod>``  set of "user\\tsid" the pod holds
   ``<prefix>{presence}:pods``       zset pod → last heartbeat (ms)
-  ``<prefix>{presence}:seen``       hash user → last time the user went offline (ms)
+  ``<prefix>{presence}:seen``       hash user → when the user went offline (ms)
+  ``<prefix>{presence}:sessions``   counter of live sessions
+  ``<prefix>{presence}:epoch``      random token of this state; a gateway that finds another
+                                    one (Redis restarted empty) registers its sessions again
   ``<prefix>{presence}:rm:<user>:<room>``  set of the user's sids joined to the room
   ``<prefix>{presence}:sr:<sid>``   set of rooms the session joined (cleaned with the session)
 """
 
 from __future__ import annotations
+
+import uuid
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -19,77 +31,140 @@ from services.common.errors import Unavailable
 
 from .ports import OnlineUser, Session, UserPresence
 
-CONNECT = """
-local before = redis.call('HLEN', KEYS[1])
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-redis.call('SADD', KEYS[3], ARGV[5])
-if redis.call('ZSCORE', KEYS[4], ARGV[7]) == false then
-  redis.call('ZADD', KEYS[4], ARGV[6], ARGV[7])
-end
-if before == 0 then return 1 end
-return 0
-"""
+HOST_ID = "parley-presence"  # the pub/sub sender id: no gateway skips it as its own
 
-# Removes one session (and its room memberships); KEYS: sessions, online, pod set, seen;
-# ARGV: user, sid, pod member, now, key prefix.
-DROP_SESSION = """
-local function drop(prefix, user, sid)
-  local rooms_key = prefix .. 'sr:' .. sid
+# Shared Lua helpers. P = key prefix ("...{presence}:"), CH = channel.
+LIB = (
+    """
+local function announce(ch, event, user, name, skip)
+  local msg = {method='emit', event=event, namespace='/chat', host_id='"""
+    + HOST_ID
+    + """',
+               data={{userId=user, username=name}}}
+  if skip and skip ~= '' then msg['skip_sid'] = skip end
+  redis.call('PUBLISH', ch, cjson.encode(msg))
+end
+local function drop_rooms(p, user, sid)
+  local rooms_key = p .. 'sr:' .. sid
   for _, room in ipairs(redis.call('SMEMBERS', rooms_key)) do
-    redis.call('SREM', prefix .. 'rm:' .. user .. ':' .. room, sid)
+    redis.call('SREM', p .. 'rm:' .. user .. ':' .. room, sid)
   end
   redis.call('DEL', rooms_key)
 end
-"""
-
-DISCONNECT = (
-    DROP_SESSION
-    + """
-drop(ARGV[5], ARGV[1], ARGV[2])
-redis.call('SREM', KEYS[3], ARGV[3])
-if redis.call('HDEL', KEYS[1], ARGV[2]) == 1 and redis.call('HLEN', KEYS[1]) == 0 then
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  redis.call('HSET', KEYS[4], ARGV[1], ARGV[4])
+local function offline(p, ch, user, now)
+  local name = redis.call('HGET', p .. 'online', user) or user
+  redis.call('HDEL', p .. 'online', user)
+  redis.call('ZREM', p .. 'pending', user)
+  redis.call('HSET', p .. 'seen', user, now)
+  announce(ch, 'presence:offline', user, name, nil)
+  return name
+end
+-- Removes one session; returns 1 offline now, 2 in grace, 0 other sessions remain.
+local function drop_session(p, ch, user, sid, now, grace)
+  drop_rooms(p, user, sid)
+  local skey = p .. 's:' .. user
+  if redis.call('HDEL', skey, sid) == 0 then return 0 end
+  redis.call('DECR', p .. 'sessions')
+  if redis.call('HLEN', skey) > 0 then return 0 end
+  if grace > 0 then
+    redis.call('ZADD', p .. 'pending', now + grace, user)
+    return 2
+  end
+  offline(p, ch, user, now)
   return 1
 end
-return 0
 """
 )
 
-# KEYS: pod set, online hash, pods zset, seen hash; ARGV: pod, now, session-key prefix,
-# key prefix.
-# Returns the user ids that went offline, each followed by their username.
-REAP_POD = (
-    DROP_SESSION
+# ARGV: p, ch, user, sid, username, info, pod, now, quiet ("1": no announcement)
+CONNECT = (
+    LIB
     + """
+local p, ch, user, sid, name, pod = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[7]
+local skey = p .. 's:' .. user
+local before = redis.call('HLEN', skey)
+if redis.call('HSET', skey, sid, ARGV[6]) == 1 then redis.call('INCR', p .. 'sessions') end
+redis.call('HSET', p .. 'online', user, name)
+redis.call('SADD', p .. 'pod:' .. pod, user .. '\\t' .. sid)
+if redis.call('ZSCORE', p .. 'pods', pod) == false then
+  redis.call('ZADD', p .. 'pods', ARGV[8], pod)
+end
+if before > 0 then return 0 end
+if redis.call('ZREM', p .. 'pending', user) == 1 then return 0 end  -- back within grace
+if ARGV[9] ~= '1' then announce(ch, 'presence:online', user, name, sid) end
+return 1
+"""
+)
+
+# ARGV: p, ch, user, sid, pod, now, grace_ms
+DISCONNECT = (
+    LIB
+    + """
+local p, ch, user, sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+redis.call('SREM', p .. 'pod:' .. ARGV[5], user .. '\\t' .. sid)
+return drop_session(p, ch, user, sid, tonumber(ARGV[6]), tonumber(ARGV[7]))
+"""
+)
+
+# A crashed pod: its users with no other session go offline at once (the TTL was the wait).
+# ARGV: p, ch, pod, now. Returns user, username pairs.
+REAP_POD = (
+    LIB
+    + """
+local p, ch, pod, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local gone = {}
-for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, member in ipairs(redis.call('SMEMBERS', p .. 'pod:' .. pod)) do
   local tab = string.find(member, '\\t', 1, true)
-  local user = string.sub(member, 1, tab - 1)
-  local sid = string.sub(member, tab + 1)
-  local skey = ARGV[3] .. user
-  local info = redis.call('HGET', skey, sid)
-  drop(ARGV[4], user, sid)
-  if info and redis.call('HDEL', skey, sid) == 1 and redis.call('HLEN', skey) == 0 then
-    local name = redis.call('HGET', KEYS[2], user) or user
-    redis.call('HDEL', KEYS[2], user)
-    redis.call('HSET', KEYS[4], user, ARGV[2])
+  local user, sid = string.sub(member, 1, tab - 1), string.sub(member, tab + 1)
+  local name = redis.call('HGET', p .. 'online', user) or user
+  if drop_session(p, ch, user, sid, now, 0) == 1 then
     table.insert(gone, user)
     table.insert(gone, name)
   end
 end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('DEL', p .. 'pod:' .. pod)
+redis.call('ZREM', p .. 'pods', pod)
 return gone
 """
 )
 
+# Users whose grace ran out with no session back go offline. ARGV: p, ch, now.
+SWEEP_PENDING = (
+    LIB
+    + """
+local p, ch, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local gone = {}
+for _, user in ipairs(redis.call('ZRANGEBYSCORE', p .. 'pending', '-inf', now)) do
+  redis.call('ZREM', p .. 'pending', user)
+  if redis.call('HLEN', p .. 's:' .. user) == 0 then
+    table.insert(gone, user)
+    table.insert(gone, offline(p, ch, user, now))
+  end
+end
+return gone
+"""
+)
+
+# ARGV: p, pod, now, fresh epoch (used only when none exists).
+# Returns {epoch, 1 if the pod was registered before this beat else 0}.
+HEARTBEAT = """
+local known = redis.call('ZSCORE', ARGV[1] .. 'pods', ARGV[2]) and 1 or 0
+redis.call('ZADD', ARGV[1] .. 'pods', ARGV[3], ARGV[2])
+redis.call('SET', ARGV[1] .. 'epoch', ARGV[4], 'NX')
+return {redis.call('GET', ARGV[1] .. 'epoch'), known}
+"""
+
+
+def _pairs(flat: list[str]) -> list[OnlineUser]:
+    return [OnlineUser(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
 
 class RedisPresenceStore:
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str, channel: str, grace_ms: int = 0) -> None:
         self._url = url
         self._p = f"{prefix}{{presence}}:"
+        self._channel = channel
+        self._grace_ms = grace_ms
         self._redis: aioredis.Redis | None = None
 
     async def start(self) -> None:
@@ -100,9 +175,16 @@ class RedisPresenceStore:
             socket_connect_timeout=5,
             health_check_interval=10,
         )
-        self._connect = self._redis.register_script(CONNECT)
-        self._disconnect = self._redis.register_script(DISCONNECT)
-        self._reap = self._redis.register_script(REAP_POD)
+        self._scripts = {
+            name: self._redis.register_script(src)
+            for name, src in (
+                ("connect", CONNECT),
+                ("disconnect", DISCONNECT),
+                ("reap", REAP_POD),
+                ("sweep", SWEEP_PENDING),
+                ("heartbeat", HEARTBEAT),
+            )
+        }
 
     async def close(self) -> None:
         if self._redis is not None:
@@ -117,50 +199,56 @@ class RedisPresenceStore:
     def _key(self, name: str) -> str:
         return self._p + name
 
+    async def _run(self, script: str, *args: object):
+        if self._redis is None:
+            raise Unavailable("redis: presence store not started")
+        try:
+            return await self._scripts[script](keys=[self._p], args=[self._p, *args])
+        except RedisError as exc:
+            raise Unavailable(f"redis: {exc}") from exc
+
     async def healthy(self) -> bool:
         try:
             return bool(await self.redis.ping())
-        except RedisError:
+        except (RedisError, Unavailable):
             return False
 
-    async def connect(self, session: Session, now_ms: int) -> bool:
+    async def connect(self, session: Session, now_ms: int, quiet: bool = False) -> bool:
         info = f"{session.pod_id}\t{session.device}\t{session.username}"
-        try:
-            first = await self._connect(
-                keys=[
-                    self._key(f"s:{session.user_id}"),
-                    self._key("online"),
-                    self._key(f"pod:{session.pod_id}"),
-                    self._key("pods"),
-                ],
-                args=[
-                    session.user_id,
-                    session.sid,
-                    session.username,
-                    info,
-                    session.member,
-                    now_ms,
-                    session.pod_id,
-                ],
-            )
-        except RedisError as exc:
-            raise Unavailable(f"redis: {exc}") from exc
+        first = await self._run(
+            "connect",
+            self._channel,
+            session.user_id,
+            session.sid,
+            session.username,
+            info,
+            session.pod_id,
+            now_ms,
+            "1" if quiet else "0",
+        )
         return first == 1
 
     async def disconnect(self, session: Session, now_ms: int) -> bool:
-        try:
-            last = await self._disconnect(
-                keys=[
-                    self._key(f"s:{session.user_id}"),
-                    self._key("online"),
-                    self._key(f"pod:{session.pod_id}"),
-                    self._key("seen"),
-                ],
-                args=[session.user_id, session.sid, session.member, now_ms, self._p],
-            )
-        except RedisError as exc:
-            raise Unavailable(f"redis: {exc}") from exc
-        return last == 1
+        result = await self._run(
+            "disconnect",
+            self._channel,
+            session.user_id,
+            session.sid,
+            session.pod_id,
+            now_ms,
+            self._grace_ms,
+        )
+        return result == 1
+
+    async def sweep_pending(self, now_ms: int) -> list[OnlineUser]:
+        return _pairs(await self._run("sweep", self._channel, now_ms))
+
+    async def reap_pod(self, pod_id: str, now_ms: int) -> list[OnlineUser]:
+        return _pairs(await self._run("reap", self._channel, pod_id, now_ms))
+
+    async def heartbeat(self, pod_id: str, now_ms: int) -> tuple[str, bool]:
+        epoch, known = await self._run("heartbeat", pod_id, now_ms, uuid.uuid4().hex)
+        return epoch, known == 1
 
     async def online_users(self) -> list[OnlineUser]:
         try:
@@ -168,6 +256,17 @@ class RedisPresenceStore:
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
         return [OnlineUser(uid, name) for uid, name in online.items()]
+
+    async def counts(self) -> tuple[int, int]:
+        """``(online users, live sessions)`` — cheap, for metrics."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hlen(self._key("online"))
+                pipe.get(self._key("sessions"))
+                users, sessions = await pipe.execute()
+        except RedisError as exc:
+            raise Unavailable(f"redis: {exc}") from exc
+        return int(users), int(sessions or 0)
 
     async def user(self, user_id: str) -> UserPresence:
         try:
@@ -179,13 +278,17 @@ class RedisPresenceStore:
             raise Unavailable(f"redis: {exc}") from exc
         devices = []
         for sid, info in sessions.items():
-            pod, device, _name = (info.split("\t", 2) + ["", ""])[:3]
+            pod, device, _name = ([*info.split("\t", 2), "", ""])[:3]
             devices.append({"sid": sid, "pod": pod, "device": device})
         return UserPresence(user_id, bool(sessions), devices, int(seen) if seen else None)
 
-    async def heartbeat(self, pod_id: str, now_ms: int) -> None:
+    async def pods(self) -> dict[str, int]:
+        """Every registered pod and its last heartbeat (ms)."""
         try:
-            await self.redis.zadd(self._key("pods"), {pod_id: now_ms})
+            return {
+                pod: int(score)
+                for pod, score in await self.redis.zrange(self._key("pods"), 0, -1, withscores=True)
+            }
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
 
@@ -196,21 +299,6 @@ class RedisPresenceStore:
             )
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
-
-    async def reap_pod(self, pod_id: str, now_ms: int) -> list[OnlineUser]:
-        try:
-            flat = await self._reap(
-                keys=[
-                    self._key(f"pod:{pod_id}"),
-                    self._key("online"),
-                    self._key("pods"),
-                    self._key("seen"),
-                ],
-                args=[pod_id, now_ms, self._key("s:"), self._p],
-            )
-        except RedisError as exc:
-            raise Unavailable(f"redis: {exc}") from exc
-        return [OnlineUser(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     async def join_room(self, session: Session, room_id: str) -> None:
         try:

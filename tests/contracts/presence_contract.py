@@ -87,3 +87,56 @@ class MembershipContract:
         assert await presence.is_member(user, room)
         await presence.reap_pod(laptop.pod_id, 3)  # the laptop's pod crashed
         assert not await presence.is_member(user, room)
+
+
+class AnnouncementContract:
+    """Needs ``presence_with(grace_ms)`` → ``(store, heard)``; ``heard()`` lists the
+    ``(event, userId)`` announcements made so far, in order."""
+
+    async def test_each_transition_is_announced_once_in_order(self, presence_with):
+        presence, heard = await presence_with(0)
+        user = uid("hugo")
+        pods = [uid("pod") for _ in range(3)]
+        for round_ in range(20):
+            sessions = [Session(user, "H", f"{round_}-{i}", pods[i % 3]) for i in range(4)]
+            await asyncio.gather(*(presence.connect(s, round_) for s in sessions))
+            await asyncio.gather(*(presence.disconnect(s, round_) for s in sessions))
+        mine = await settle(heard, user, 40)
+        assert mine == ["presence:online", "presence:offline"] * 20
+
+    async def test_grace_period_hides_flaps_and_then_announces_offline(self, presence_with):
+        presence, heard = await presence_with(1000)
+        user, pod = uid("iris"), uid("pod")
+        first = Session(user, "I", uid("sid"), pod)
+        assert await presence.connect(first, 0) is True
+        assert await presence.disconnect(first, 100) is False  # pending, not offline
+        assert user in online_ids(await presence.online_users())  # still listed in grace
+        again = Session(user, "I", uid("sid"), pod)
+        assert await presence.connect(again, 500) is False  # back within grace: no online
+        await presence.disconnect(again, 600)
+        assert await presence.sweep_pending(1500) == []  # grace runs until 1600
+        gone = await presence.sweep_pending(1600)
+        assert [u.user_id for u in gone] == [user]
+        assert user not in online_ids(await presence.online_users())
+        assert await settle(heard, user, 2) == ["presence:online", "presence:offline"]
+        assert (await presence.user(user)).last_seen_ms == 1600
+
+    async def test_heartbeat_reports_epoch_and_whether_the_pod_was_reaped(self, presence_with):
+        presence, _ = await presence_with(0)
+        pod = uid("pod")
+        epoch, known = await presence.heartbeat(pod, 1)
+        assert not known
+        assert await presence.heartbeat(pod, 2) == (epoch, True)
+        await presence.reap_pod(pod, 3)
+        assert await presence.heartbeat(pod, 4) == (epoch, False)
+
+
+async def settle(heard, user: str, expected: int, timeout: float = 5.0) -> list[str]:
+    """The announcements about ``user``, once ``expected`` of them arrived (or the timeout)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        mine = [event for event, who in heard() if who == user]
+        if len(mine) >= expected or asyncio.get_running_loop().time() > deadline:
+            await asyncio.sleep(0.1)
+            return [event for event, who in heard() if who == user]
+        await asyncio.sleep(0.05)

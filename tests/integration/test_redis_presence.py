@@ -1,21 +1,68 @@
-"""The presence contract on real Redis (atomic Lua scripts)."""
+"""The presence contracts on real Redis: atomic Lua scripts that also publish the
+announcements on the Socket.IO channel (heard here by a plain subscriber)."""
+
+import asyncio
+import json
+import uuid
 
 import pytest
+import redis.asyncio as aioredis
 
 from services.presence.store_redis import RedisPresenceStore
-from tests.contracts.presence_contract import MembershipContract, PresenceStoreContract
+from tests.contracts.presence_contract import (
+    AnnouncementContract,
+    MembershipContract,
+    PresenceStoreContract,
+)
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 async def presence(engine_settings):
-    store = RedisPresenceStore(engine_settings.redis_url, engine_settings.redis_prefix)
+    store = RedisPresenceStore(
+        engine_settings.redis_url, engine_settings.redis_prefix, engine_settings.socketio_channel
+    )
     await store.start()
     assert await store.healthy(), "Redis is not reachable: run `make infra-up`"
     yield store
     await store.close()
 
 
-class TestRedisPresence(PresenceStoreContract, MembershipContract):
+@pytest.fixture
+async def presence_with(engine_settings):
+    """A store on its own prefix and channel, plus what a subscriber heard on that channel."""
+    opened = []
+
+    async def make(grace_ms: int):
+        prefix = f"{engine_settings.redis_prefix}{uuid.uuid4().hex[:6]}:"
+        channel = prefix + "socketio"
+        store = RedisPresenceStore(engine_settings.redis_url, prefix, channel, grace_ms)
+        await store.start()
+        client = aioredis.Redis.from_url(engine_settings.redis_url, decode_responses=True)
+        pubsub = client.pubsub()
+        await pubsub.subscribe(channel)
+        heard: list[tuple[str, str]] = []
+
+        async def listen():
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    body = json.loads(message["data"])
+                    assert body["method"] == "emit" and body["namespace"] == "/chat"
+                    heard.append((body["event"], body["data"][0]["userId"]))
+
+        task = asyncio.create_task(listen())
+        opened.append((store, client, pubsub, task))
+        await asyncio.sleep(0.05)
+        return store, lambda: list(heard)
+
+    yield make
+    for store, client, pubsub, task in opened:
+        task.cancel()
+        await pubsub.aclose()
+        await client.aclose()
+        await store.close()
+
+
+class TestRedisPresence(PresenceStoreContract, MembershipContract, AnnouncementContract):
     pass

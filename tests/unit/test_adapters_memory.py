@@ -5,7 +5,11 @@ import pytest
 from services.persistence.store_memory import MemoryMessageStore
 from services.persistence.store_sqlite import SqliteMessageStore
 from services.presence.store_memory import MemoryPresenceStore
-from tests.contracts.presence_contract import MembershipContract, PresenceStoreContract
+from tests.contracts.presence_contract import (
+    AnnouncementContract,
+    MembershipContract,
+    PresenceStoreContract,
+)
 from tests.contracts.store_contract import MessageStoreContract, make_messages
 
 
@@ -38,7 +42,15 @@ async def test_sqlite_history_survives_a_restart(tmp_path):
     await second.close()
 
 
-class TestMemoryPresence(PresenceStoreContract, MembershipContract):
+class TestMemoryPresence(PresenceStoreContract, MembershipContract, AnnouncementContract):
     @pytest.fixture
     async def presence(self):
         return MemoryPresenceStore()
+
+    @pytest.fixture
+    def presence_with(self):
+        async def make(grace_ms: int):
+            store = MemoryPresenceStore(grace_ms)
+            return store, lambda: list(store.announced)
+
+        return make
