@@ -53,6 +53,7 @@ class Gateway:
             "log": self.parts.log.healthy,
             "store": self.parts.store.healthy,
             "presence": self.parts.presence.healthy,
+            "users": self.parts.users.healthy,
         }
         self.http = Starlette(
             routes=health_routes(checks)

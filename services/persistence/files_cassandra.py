@@ -26,9 +26,10 @@ class CassandraFileStore:
         self._session: Session | None = None
 
     async def start(self) -> None:
-        self._cluster, self._session = await connect(self._settings)
+        cluster, session = await connect(self._settings)
+        self._cluster = cluster  # the session is published only once every statement exists
         ks = self._settings.cassandra_keyspace
-        prepare = self._session.prepare
+        prepare = session.prepare
         self._put_chunk = await asyncio.to_thread(
             prepare, f"INSERT INTO {ks}.file_chunks (file_id, chunk, data) VALUES (?, ?, ?)"
         )
@@ -45,6 +46,7 @@ class CassandraFileStore:
         self._get_chunks = await asyncio.to_thread(
             prepare, f"SELECT chunk, data FROM {ks}.file_chunks WHERE file_id = ?"
         )
+        self._session = session
 
     async def close(self) -> None:
         if self._cluster is not None:

@@ -56,9 +56,10 @@ class CassandraMessageStore:
         self._known_buckets: set[tuple[str, int]] = set()
 
     async def start(self) -> None:
-        self._cluster, self._session = await connect(self._settings)
+        cluster, session = await connect(self._settings)
+        self._cluster = cluster  # the session is published only once every statement exists
         ks = self._settings.cassandra_keyspace  # qualified names: no USE with prepared statements
-        prepare = self._session.prepare
+        prepare = session.prepare
         self._insert = await asyncio.to_thread(
             prepare,
             f"INSERT INTO {ks}.messages (room_id, bucket, message_id, user_id, username, body, "
@@ -87,6 +88,7 @@ class CassandraMessageStore:
             f"SELECT message_id, user_id FROM {ks}.read_receipts WHERE room_id = ? AND bucket = ? "
             "AND message_id >= ? AND message_id <= ?",
         )
+        self._session = session
 
     async def close(self) -> None:
         if self._cluster is not None:
