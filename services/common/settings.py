@@ -78,6 +78,10 @@ class Settings:
     rate_limits: str = "chat:message=10/10,chat:typing=2/1,chat:read=30/10,chat:file=5/60"
     client_msg_id_ttl_seconds: int = 600
 
+    # --- encryption at rest (off unless keys are given) ---
+    encryption_keys: str = field(default="", repr=False)  # "id:base64(32 bytes),..."
+    encryption_active_key: str = ""  # the id new values are sealed with; default: the first
+
     # --- attachments (chat:file) ---
     file_max_bytes: int = 5 * 1024 * 1024
     file_allowed_types: str = (

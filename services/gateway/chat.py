@@ -12,11 +12,13 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import socketio
 
 from services.common.auth import AuthError, Identity, extract_token, verify_token
+from services.common.crypto import Cipher
 from services.common.errors import ChatError, Code, Unavailable, error_ack
 from services.common.ids import IdGenerator, is_valid_id
 from services.common.model import (
@@ -66,6 +68,7 @@ class ChatNamespace:
         self.batching: set[str] = set()  # sids that opted in to chat:batch
         self.batcher = Batcher(self._emit_to_room)
         self.limits = parse_limits(settings.rate_limits)
+        self.cipher = Cipher.from_settings(settings.encryption_keys, settings.encryption_active_key)
         self.deduper = Deduper(
             parts.claims, settings.client_msg_id_ttl_seconds, settings.kafka_send_timeout_seconds
         )
@@ -201,7 +204,7 @@ class ChatNamespace:
             history["hasMore"] = has_more
         else:
             messages = await self.parts.store.recent(room_id, request.limit)
-        history["messages"] = [m.to_wire() for m in messages]
+        history["messages"] = self._readable(messages)
         await self.sio.emit("room:history", history, to=sid, namespace=NAMESPACE)
         return {"status": "ok", "roomId": room_id}
 
@@ -242,7 +245,8 @@ class ChatNamespace:
             upload.mime_type,
             len(upload.data),
         )
-        await self.parts.files.put(stored, upload.data)  # bytes first, never through Kafka
+        sealed_bytes = self.cipher.seal_bytes(upload.data, stored.id)
+        await self.parts.files.put(stored, sealed_bytes)  # bytes first, never through Kafka
         message_id, _ = await self._accept(
             identity, upload.room_id, "", attachment=stored.attachment()
         )
@@ -277,12 +281,13 @@ class ChatNamespace:
             attachment=attachment,
         )
         # Visible to history first (read-your-writes), then durable; refused → withdrawn.
-        await self.parts.recent.add(message)
+        sealed = replace(message, text=self.cipher.seal_text(text, message_id))  # at rest
+        await self.parts.recent.add(sealed)
         try:
-            await self.parts.log.append(message)  # durable before anything is acked or delivered
+            await self.parts.log.append(sealed)  # durable before anything is acked or delivered
         except BaseException:
             with contextlib.suppress(Unavailable):
-                await self.parts.recent.remove(message)
+                await self.parts.recent.remove(sealed)
             if cmid is not None:
                 await self.deduper.release(identity.user_id, cmid)
             raise
@@ -345,4 +350,16 @@ class ChatNamespace:
         if before is not None and not is_valid_id(before):
             raise ChatError(Code.INVALID_MESSAGE, "before must be a message id")
         messages, has_more = await self.parts.store.before(room_id, before, request.limit)
-        return {"status": "ok", "messages": [m.to_wire() for m in messages], "hasMore": has_more}
+        return {"status": "ok", "messages": self._readable(messages), "hasMore": has_more}
+
+    def _readable(self, messages: list[Message]) -> list[dict[str, Any]]:
+        """Stored messages as clients see them: text opened if it was sealed at rest."""
+        out = []
+        for m in messages:
+            try:
+                text = self.cipher.open_text(m.text, m.id)
+            except ValueError as exc:  # a missing or wrong key is an operator error: say so
+                log.error("cannot open message %s in %s: %s", m.id, m.room_id, exc)
+                raise Unavailable(f"cannot decrypt {m.id}") from exc
+            out.append(replace(m, text=text).to_wire())
+        return out

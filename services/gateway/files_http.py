@@ -47,7 +47,11 @@ def file_routes(gateway: Gateway) -> list[Route]:
             return _error(503, Code.UNAVAILABLE)
         if found is None:
             return _error(404, Code.NOT_FOUND)
-        stored, data = found
+        stored, sealed = found
+        try:
+            data = gateway.chat.cipher.open_bytes(sealed, stored.id)
+        except ValueError:
+            return _error(503, Code.UNAVAILABLE)
         return Response(
             data,
             media_type=stored.mime_type,
