@@ -69,6 +69,7 @@ class Settings:
     presence_heartbeat_seconds: float = 5.0
     presence_sweep_seconds: float = 2.0
     presence_grace_seconds: float = 3.0  # a user back within this is never announced offline
+    presence_scope: str = "all"  # "all" or "rooms": who hears a user's presence
 
     # --- chat rules ---
     message_max_chars: int = 5000
@@ -154,6 +155,10 @@ class Settings:
             raise SettingsError(
                 "PARLEY_PRESENCE_TTL_SECONDS: must be at least twice "
                 "PARLEY_PRESENCE_HEARTBEAT_SECONDS"
+            )
+        if self.presence_scope not in ("all", "rooms"):
+            raise SettingsError(
+                f"PARLEY_PRESENCE_SCOPE: expected all or rooms, got {self.presence_scope!r}"
             )
         if self.admin_stats_seconds <= 0:
             raise SettingsError("PARLEY_ADMIN_STATS_SECONDS: must be positive")

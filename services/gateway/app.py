@@ -120,7 +120,7 @@ class Gateway:
             await self.parts.presence.connect(session, now_ms(), quiet=not announce)
             for room in self.sio.rooms(sid, namespace="/chat"):
                 if room != sid and not room.startswith("user:") and "#" not in room:
-                    await self.parts.presence.join_room(session, room)
+                    await self.parts.presence.join_room(session, room, quiet=True)
 
     async def shutdown(self) -> None:
         if self._heartbeat is not None:

@@ -118,7 +118,9 @@ def build(settings: Settings) -> Components:
             manager=socketio.AsyncManager(),
             log=sqlite,
             store=sqlite,
-            presence=MemoryPresenceStore(int(settings.presence_grace_seconds * 1000)),
+            presence=MemoryPresenceStore(
+                int(settings.presence_grace_seconds * 1000), settings.presence_scope
+            ),
             limiter=MemoryRateLimiter(),
             claims=MemoryClaims(),
             files=SqliteFileStore(settings.sqlite_path),
@@ -160,6 +162,7 @@ def build(settings: Settings) -> Components:
             settings.redis_prefix,
             settings.socketio_channel,
             int(settings.presence_grace_seconds * 1000),
+            settings.presence_scope,
         ),
         limiter=RedisRateLimiter(redis, settings.redis_prefix),
         claims=RedisClaims(redis, settings.redis_prefix),

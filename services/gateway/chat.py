@@ -129,6 +129,11 @@ class ChatNamespace:
         if not await self.parts.presence.is_member(identity.user_id, room_id):
             raise ChatError(Code.FORBIDDEN, f"not a member of {room_id}")
 
+    async def _presence_list(self, user_id: str) -> list:
+        if self.settings.presence_scope == "rooms":
+            return await self.parts.presence.scoped_online(user_id)
+        return await self.parts.presence.online_users()
+
     async def rate_limit(self, event: str, key: str) -> None:
         limit = self.limits.get((NAMESPACE, event))
         if limit is not None and not await self.parts.limiter.hit(
@@ -148,7 +153,7 @@ class ChatNamespace:
             ) from None
         try:
             went_online = await self.parts.presence.connect(self.session(sid, identity), now_ms())
-            online = await self.parts.presence.online_users()
+            online = await self._presence_list(identity.user_id)
         except Unavailable as exc:
             log.warning("presence unavailable at connect: %s", exc)
             metrics.HANDSHAKES_REFUSED.labels("unavailable").inc()
@@ -206,6 +211,11 @@ class ChatNamespace:
             messages = await self.parts.store.recent(room_id, request.limit)
         history["messages"] = self._readable(messages)
         await self.sio.emit("room:history", history, to=sid, namespace=NAMESPACE)
+        if self.settings.presence_scope == "rooms":  # the list grows with the rooms joined
+            online = await self.parts.presence.scoped_online(identity.user_id)
+            await self.sio.emit(
+                "presence:list", [u.to_wire() for u in online], to=sid, namespace=NAMESPACE
+            )
         return {"status": "ok", "roomId": room_id}
 
     async def room_leave(self, sid: str, identity: Identity, payload: object) -> dict:

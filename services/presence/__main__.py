@@ -25,6 +25,7 @@ async def main() -> None:
         settings.redis_prefix,
         settings.socketio_channel,
         int(settings.presence_grace_seconds * 1000),
+        settings.presence_scope,
     )
     await store.start()
     redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)

@@ -18,8 +18,11 @@ Emit = Callable[..., Awaitable[Any]]
 class MemoryPresenceStore:
     EPOCH = "memory"
 
-    def __init__(self, grace_ms: int = 0) -> None:
+    def __init__(self, grace_ms: int = 0, scope: str = "all") -> None:
         self._grace_ms = grace_ms
+        self.scope = scope
+        self._members: dict[str, set[str]] = {}  # room -> users with a session in it
+        self._last_rooms: dict[str, set[str]] = {}  # user -> rooms their ended sessions left
         self._sessions: dict[str, dict[str, Session]] = {}  # user -> sid -> session
         self._online: dict[str, str] = {}  # announced users -> username
         self._pending: dict[str, int] = {}  # user -> offline deadline (grace)
@@ -33,11 +36,17 @@ class MemoryPresenceStore:
         """Where announcements go: ``emit(event, data, namespace=, skip_sid=)``."""
         self._emit = emit
 
-    async def _announce(self, event: str, user: str, name: str, skip: str | None = None) -> None:
+    async def _announce(
+        self, event: str, user: str, name: str, skip: str | None = None, room: str | None = None
+    ) -> None:
         self.announced.append((event, user))
         if self._emit is not None:
             await self._emit(
-                event, {"userId": user, "username": name}, namespace="/chat", skip_sid=skip
+                event,
+                {"userId": user, "username": name},
+                namespace="/chat",
+                skip_sid=skip,
+                room=room,
             )
 
     async def start(self) -> None:
@@ -57,7 +66,7 @@ class MemoryPresenceStore:
         self._pods.setdefault(session.pod_id, now_ms)
         if not first or self._pending.pop(session.user_id, None) is not None:
             return False
-        if not quiet:
+        if not quiet and self.scope == "all":
             await self._announce("presence:online", session.user_id, session.username, session.sid)
         return True
 
@@ -65,10 +74,28 @@ class MemoryPresenceStore:
         name = self._online.pop(user, user)
         self._pending.pop(user, None)
         self._last_seen[user] = now_ms
-        await self._announce("presence:offline", user, name)
+        rooms = self._last_rooms.pop(user, set())
+        if self.scope == "rooms":
+            for room in sorted(rooms):
+                await self._announce("presence:offline", user, name, room=room)
+        else:
+            await self._announce("presence:offline", user, name)
         return OnlineUser(user, name)
 
+    def _leave(self, session: Session, room_id: str) -> bool:
+        """True when the user has no session left in the room."""
+        self._rooms.get(session.sid, set()).discard(room_id)
+        if any(
+            room_id in self._rooms.get(sid, ()) for sid in self._sessions.get(session.user_id, {})
+        ):
+            return False
+        self._members.get(room_id, set()).discard(session.user_id)
+        return True
+
     async def _drop(self, session: Session, now_ms: int, grace_ms: int) -> int:
+        for room in list(self._rooms.get(session.sid, ())):
+            if self._leave(session, room) and self.scope == "rooms":
+                self._last_rooms.setdefault(session.user_id, set()).add(room)
         self._rooms.pop(session.sid, None)
         sessions = self._sessions.get(session.user_id)
         if not sessions or sessions.pop(session.sid, None) is None:
@@ -120,11 +147,27 @@ class MemoryPresenceStore:
         self._pods.pop(pod_id, None)
         return gone
 
-    async def join_room(self, session: Session, room_id: str) -> None:
+    async def join_room(self, session: Session, room_id: str, quiet: bool = False) -> None:
         self._rooms.setdefault(session.sid, set()).add(room_id)
+        returning = room_id in self._last_rooms.get(session.user_id, set())
+        self._last_rooms.get(session.user_id, set()).discard(room_id)
+        members = self._members.setdefault(room_id, set())
+        first = session.user_id not in members
+        members.add(session.user_id)
+        if first and self.scope == "rooms" and not returning and not quiet:
+            await self._announce(
+                "presence:online", session.user_id, session.username, session.sid, room_id
+            )
 
     async def leave_room(self, session: Session, room_id: str) -> None:
-        self._rooms.get(session.sid, set()).discard(room_id)
+        self._leave(session, room_id)
 
     async def is_member(self, user_id: str, room_id: str) -> bool:
         return any(room_id in self._rooms.get(sid, ()) for sid in self._sessions.get(user_id, {}))
+
+    async def scoped_online(self, user_id: str) -> list[OnlineUser]:
+        rooms = set().union(
+            *(self._rooms.get(sid, set()) for sid in self._sessions.get(user_id, {}))
+        )
+        users = set().union(*(self._members.get(r, set()) for r in rooms)) | {user_id}
+        return [OnlineUser(u, self._online[u]) for u in sorted(users) if u in self._online]

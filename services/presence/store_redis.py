@@ -18,6 +18,13 @@ Keys (one hash tag, so the scripts also run on Redis Cluster):
                                     one (Redis restarted empty) registers its sessions again
   ``<prefix>{presence}:rm:<user>:<room>``  set of the user's sids joined to the room
   ``<prefix>{presence}:sr:<sid>``   set of rooms the session joined (cleaned with the session)
+  ``<prefix>{presence}:members:<room>``   set of users with a session in the room
+  ``<prefix>{presence}:lastrooms:<user>`` rooms a user's ended sessions were in (rooms scope:
+                                    where their offline is announced)
+
+Scope ``all`` (default) announces to every client and ``presence:list`` is every online user;
+scope ``rooms`` announces a user only to the rooms they share (online on their first socket in
+a room, offline to the rooms they were in) and lists only users who share a room.
 """
 
 from __future__ import annotations
@@ -31,32 +38,53 @@ from services.common.errors import Unavailable
 
 from .ports import OnlineUser, Session, UserPresence
 
+SCOPES = ("all", "rooms")
 HOST_ID = "parley-presence"  # the pub/sub sender id: no gateway skips it as its own
 
-# Shared Lua helpers. P = key prefix ("...{presence}:"), CH = channel.
-LIB = (
-    """
-local function announce(ch, event, user, name, skip)
-  local msg = {method='emit', event=event, namespace='/chat', host_id='"""
-    + HOST_ID
-    + """',
+# Shared Lua helpers. p = key prefix ("...{presence}:"), ch = the Socket.IO channel.
+# __SCOPE__ is "all" (announce to every client) or "rooms" (announce to the rooms a user shares).
+LIB = """
+local SCOPE = '__SCOPE__'
+local function announce(ch, event, user, name, skip, room)
+  local msg = {method='emit', event=event, namespace='/chat', host_id='__HOST_ID__',
                data={{userId=user, username=name}}}
   if skip and skip ~= '' then msg['skip_sid'] = skip end
+  if room then msg['room'] = room end
   redis.call('PUBLISH', ch, cjson.encode(msg))
 end
-local function drop_rooms(p, user, sid)
-  local rooms_key = p .. 'sr:' .. sid
-  for _, room in ipairs(redis.call('SMEMBERS', rooms_key)) do
-    redis.call('SREM', p .. 'rm:' .. user .. ':' .. room, sid)
+-- Leaves one room with one session; returns 1 when the user has no session left in it.
+local function leave(p, user, sid, room)
+  redis.call('SREM', p .. 'rm:' .. user .. ':' .. room, sid)
+  redis.call('SREM', p .. 'sr:' .. sid, room)
+  if redis.call('SCARD', p .. 'rm:' .. user .. ':' .. room) == 0 then
+    redis.call('SREM', p .. 'members:' .. room, user)
+    return 1
   end
-  redis.call('DEL', rooms_key)
+  return 0
+end
+-- A session ends: its rooms are left; rooms the user is now absent from are remembered
+-- (lastrooms) so a scoped offline announcement reaches them.
+local function drop_rooms(p, user, sid)
+  for _, room in ipairs(redis.call('SMEMBERS', p .. 'sr:' .. sid)) do
+    if leave(p, user, sid, room) == 1 and SCOPE == 'rooms' then
+      redis.call('SADD', p .. 'lastrooms:' .. user, room)
+    end
+  end
+  redis.call('DEL', p .. 'sr:' .. sid)
 end
 local function offline(p, ch, user, now)
   local name = redis.call('HGET', p .. 'online', user) or user
   redis.call('HDEL', p .. 'online', user)
   redis.call('ZREM', p .. 'pending', user)
   redis.call('HSET', p .. 'seen', user, now)
-  announce(ch, 'presence:offline', user, name, nil)
+  if SCOPE == 'rooms' then
+    for _, room in ipairs(redis.call('SMEMBERS', p .. 'lastrooms:' .. user)) do
+      announce(ch, 'presence:offline', user, name, nil, room)
+    end
+  else
+    announce(ch, 'presence:offline', user, name, nil, nil)
+  end
+  redis.call('DEL', p .. 'lastrooms:' .. user)
   return name
 end
 -- Removes one session; returns 1 offline now, 2 in grace, 0 other sessions remain.
@@ -73,6 +101,55 @@ local function drop_session(p, ch, user, sid, now, grace)
   offline(p, ch, user, now)
   return 1
 end
+""".replace("__HOST_ID__", HOST_ID)
+
+# ARGV: p, ch, user, sid, room, username, quiet. In rooms scope, the user's first session in
+# the room announces them online to it.
+JOIN_ROOM = (
+    LIB
+    + """
+local p, ch, user, sid, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+redis.call('SADD', p .. 'rm:' .. user .. ':' .. room, sid)
+redis.call('SADD', p .. 'sr:' .. sid, room)
+local returning = redis.call('SREM', p .. 'lastrooms:' .. user, room) == 1  -- within grace
+if redis.call('SADD', p .. 'members:' .. room, user) == 1 and SCOPE == 'rooms'
+   and not returning and ARGV[7] ~= '1' then
+  announce(ch, 'presence:online', user, ARGV[6], sid, room)
+end
+return 1
+"""
+)
+
+# ARGV: p, ch, user, sid, room
+LEAVE_ROOM = (
+    LIB
+    + """
+return leave(ARGV[1], ARGV[3], ARGV[4], ARGV[5])
+"""
+)
+
+# Online users sharing a room with any session of the user (rooms scope). ARGV: p, ch, user
+SCOPED_ONLINE = (
+    LIB
+    + """
+local p, user = ARGV[1], ARGV[3]
+local seen, out = {}, {}
+for _, sid in ipairs(redis.call('HKEYS', p .. 's:' .. user)) do
+  for _, room in ipairs(redis.call('SMEMBERS', p .. 'sr:' .. sid)) do
+    for _, other in ipairs(redis.call('SMEMBERS', p .. 'members:' .. room)) do
+      if not seen[other] then
+        seen[other] = true
+        local name = redis.call('HGET', p .. 'online', other)
+        if name then table.insert(out, other); table.insert(out, name) end
+      end
+    end
+  end
+end
+if not seen[user] then
+  local name = redis.call('HGET', p .. 'online', user)
+  if name then table.insert(out, user); table.insert(out, name) end
+end
+return out
 """
 )
 
@@ -91,7 +168,9 @@ if redis.call('ZSCORE', p .. 'pods', pod) == false then
 end
 if before > 0 then return 0 end
 if redis.call('ZREM', p .. 'pending', user) == 1 then return 0 end  -- back within grace
-if ARGV[9] ~= '1' then announce(ch, 'presence:online', user, name, sid) end
+if ARGV[9] ~= '1' and SCOPE == 'all' then
+  announce(ch, 'presence:online', user, name, sid, nil)
+end
 return 1
 """
 )
@@ -160,7 +239,12 @@ def _pairs(flat: list[str]) -> list[OnlineUser]:
 
 
 class RedisPresenceStore:
-    def __init__(self, url: str, prefix: str, channel: str, grace_ms: int = 0) -> None:
+    def __init__(
+        self, url: str, prefix: str, channel: str, grace_ms: int = 0, scope: str = "all"
+    ) -> None:
+        if scope not in SCOPES:
+            raise ValueError(f"presence scope must be one of {SCOPES}")
+        self.scope = scope
         self._url = url
         self._p = f"{prefix}{{presence}}:"
         self._channel = channel
@@ -175,15 +259,19 @@ class RedisPresenceStore:
             socket_connect_timeout=5,
             health_check_interval=10,
         )
+        scripts = {
+            "connect": CONNECT,
+            "disconnect": DISCONNECT,
+            "reap": REAP_POD,
+            "sweep": SWEEP_PENDING,
+            "heartbeat": HEARTBEAT,
+            "join": JOIN_ROOM,
+            "leave": LEAVE_ROOM,
+            "scoped": SCOPED_ONLINE,
+        }
         self._scripts = {
-            name: self._redis.register_script(src)
-            for name, src in (
-                ("connect", CONNECT),
-                ("disconnect", DISCONNECT),
-                ("reap", REAP_POD),
-                ("sweep", SWEEP_PENDING),
-                ("heartbeat", HEARTBEAT),
-            )
+            name: self._redis.register_script(src.replace("__SCOPE__", self.scope))
+            for name, src in scripts.items()
         }
 
     async def close(self) -> None:
@@ -300,23 +388,22 @@ class RedisPresenceStore:
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
 
-    async def join_room(self, session: Session, room_id: str) -> None:
-        try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.sadd(self._key(f"rm:{session.user_id}:{room_id}"), session.sid)
-                pipe.sadd(self._key(f"sr:{session.sid}"), room_id)
-                await pipe.execute()
-        except RedisError as exc:
-            raise Unavailable(f"redis: {exc}") from exc
+    async def join_room(self, session: Session, room_id: str, quiet: bool = False) -> None:
+        await self._run(
+            "join",
+            self._channel,
+            session.user_id,
+            session.sid,
+            room_id,
+            session.username,
+            "1" if quiet else "0",
+        )
 
     async def leave_room(self, session: Session, room_id: str) -> None:
-        try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.srem(self._key(f"rm:{session.user_id}:{room_id}"), session.sid)
-                pipe.srem(self._key(f"sr:{session.sid}"), room_id)
-                await pipe.execute()
-        except RedisError as exc:
-            raise Unavailable(f"redis: {exc}") from exc
+        await self._run("leave", self._channel, session.user_id, session.sid, room_id)
+
+    async def scoped_online(self, user_id: str) -> list[OnlineUser]:
+        return _pairs(await self._run("scoped", self._channel, user_id))
 
     async def is_member(self, user_id: str, room_id: str) -> bool:
         try:

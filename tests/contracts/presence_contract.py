@@ -90,8 +90,8 @@ class MembershipContract:
 
 
 class AnnouncementContract:
-    """Needs ``presence_with(grace_ms)`` → ``(store, heard)``; ``heard()`` lists the
-    ``(event, userId)`` announcements made so far, in order."""
+    """Needs ``presence_with(grace_ms, scope="all")`` → ``(store, heard)``; ``heard()`` lists
+    the ``(event, userId, room or None)`` announcements made so far, in order."""
 
     async def test_each_transition_is_announced_once_in_order(self, presence_with):
         presence, heard = await presence_with(0)
@@ -135,8 +135,42 @@ async def settle(heard, user: str, expected: int, timeout: float = 5.0) -> list[
     """The announcements about ``user``, once ``expected`` of them arrived (or the timeout)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        mine = [event for event, who in heard() if who == user]
+        mine = [event for event, who, *_ in heard() if who == user]
         if len(mine) >= expected or asyncio.get_running_loop().time() > deadline:
             await asyncio.sleep(0.1)
-            return [event for event, who in heard() if who == user]
+            return [event for event, who, *_ in heard() if who == user]
         await asyncio.sleep(0.05)
+
+
+class ScopedContract:
+    """Needs ``presence_with`` like ``AnnouncementContract``."""
+
+    async def test_rooms_scope_announces_to_shared_rooms_only(self, presence_with):
+        presence, heard = await presence_with(0, "rooms")
+        ann, bob, cy = uid("ann"), uid("bob"), uid("cy")
+        room, pod = uid("room"), uid("pod")
+        sa, sb, sc = (Session(u, u, uid("sid"), pod) for u in (ann, bob, cy))
+        for s in (sa, sb, sc):
+            await presence.connect(s, 1)
+        await presence.join_room(sa, room)
+        await presence.join_room(sb, room)
+        assert {u.user_id for u in await presence.scoped_online(ann)} == {ann, bob}
+        assert {u.user_id for u in await presence.scoped_online(cy)} == {cy}
+        await presence.disconnect(sb, 2)
+        events = await settle_rooms(heard, 3)
+        assert events == [
+            ("presence:online", ann, room),
+            ("presence:online", bob, room),
+            ("presence:offline", bob, room),
+        ]
+        assert (await presence.online_users()) and bob not in {
+            u.user_id for u in await presence.online_users()
+        }
+
+
+async def settle_rooms(heard, expected: int, timeout: float = 5.0) -> list:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(heard()) < expected and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
+    return heard()

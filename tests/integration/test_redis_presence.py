@@ -13,6 +13,7 @@ from tests.contracts.presence_contract import (
     AnnouncementContract,
     MembershipContract,
     PresenceStoreContract,
+    ScopedContract,
 )
 
 pytestmark = pytest.mark.integration
@@ -34,10 +35,10 @@ async def presence_with(engine_settings):
     """A store on its own prefix and channel, plus what a subscriber heard on that channel."""
     opened = []
 
-    async def make(grace_ms: int):
+    async def make(grace_ms: int, scope: str = "all"):
         prefix = f"{engine_settings.redis_prefix}{uuid.uuid4().hex[:6]}:"
         channel = prefix + "socketio"
-        store = RedisPresenceStore(engine_settings.redis_url, prefix, channel, grace_ms)
+        store = RedisPresenceStore(engine_settings.redis_url, prefix, channel, grace_ms, scope)
         await store.start()
         client = aioredis.Redis.from_url(engine_settings.redis_url, decode_responses=True)
         pubsub = client.pubsub()
@@ -49,7 +50,7 @@ async def presence_with(engine_settings):
                 if message["type"] == "message":
                     body = json.loads(message["data"])
                     assert body["method"] == "emit" and body["namespace"] == "/chat"
-                    heard.append((body["event"], body["data"][0]["userId"]))
+                    heard.append((body["event"], body["data"][0]["userId"], body.get("room")))
 
         task = asyncio.create_task(listen())
         opened.append((store, client, pubsub, task))
@@ -64,5 +65,7 @@ async def presence_with(engine_settings):
         await store.close()
 
 
-class TestRedisPresence(PresenceStoreContract, MembershipContract, AnnouncementContract):
+class TestRedisPresence(
+    PresenceStoreContract, MembershipContract, AnnouncementContract, ScopedContract
+):
     pass

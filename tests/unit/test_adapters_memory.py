@@ -9,6 +9,7 @@ from tests.contracts.presence_contract import (
     AnnouncementContract,
     MembershipContract,
     PresenceStoreContract,
+    ScopedContract,
 )
 from tests.contracts.store_contract import MessageStoreContract, make_messages
 
@@ -42,15 +43,23 @@ async def test_sqlite_history_survives_a_restart(tmp_path):
     await second.close()
 
 
-class TestMemoryPresence(PresenceStoreContract, MembershipContract, AnnouncementContract):
+class TestMemoryPresence(
+    PresenceStoreContract, MembershipContract, AnnouncementContract, ScopedContract
+):
     @pytest.fixture
     async def presence(self):
         return MemoryPresenceStore()
 
     @pytest.fixture
     def presence_with(self):
-        async def make(grace_ms: int):
-            store = MemoryPresenceStore(grace_ms)
-            return store, lambda: list(store.announced)
+        async def make(grace_ms: int, scope: str = "all"):
+            store = MemoryPresenceStore(grace_ms, scope)
+            heard = []
+
+            async def emit(event, data, namespace, skip_sid=None, room=None):
+                heard.append((event, data["userId"], room))
+
+            store.bind(emit)
+            return store, lambda: list(heard)
 
         return make
