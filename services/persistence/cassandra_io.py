@@ -16,6 +16,7 @@ from cassandra.cluster import (
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import Statement
 
+from services.common.errors import Unavailable
 from services.common.settings import Settings
 
 PROTOCOL_VERSION = 5  # Cassandra 4.0+; pinned so the driver does not probe and downgrade
@@ -67,3 +68,48 @@ def execute(session: Session, query: str | Statement, params: Any = None) -> asy
         lambda exc: loop.call_soon_threadsafe(failed, exc),
     )
     return result
+
+
+class CassandraAdapter:
+    """Base of the Cassandra adapters: one cluster connection, prepared statements, and one
+    way to run them.
+
+    Subclasses prepare their statements in ``_prepare``; the session is published only after
+    every statement exists, so a call before ``start`` finished raises ``Unavailable``
+    instead of half-working. Driver errors (no host, timeouts, ...) become ``Unavailable``.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._cluster: Cluster | None = None
+        self._session: Session | None = None
+
+    async def _prepare(self, session: Session, keyspace: str) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        cluster, session = await connect(self._settings)
+        self._cluster = cluster
+        await self._prepare(session, self._settings.cassandra_keyspace)
+        self._session = session
+
+    async def close(self) -> None:
+        if self._cluster is not None:
+            cluster, self._cluster, self._session = self._cluster, None, None
+            await asyncio.to_thread(cluster.shutdown)
+
+    async def _q(self, stmt: Any, params: Any = None) -> list:
+        if self._session is None:
+            raise Unavailable(f"cassandra: {type(self).__name__} not connected")
+        try:
+            rows = await execute(self._session, stmt, params)
+        except Exception as exc:  # driver errors: NoHostAvailable, timeouts, ...
+            raise Unavailable(f"cassandra: {type(exc).__name__}: {exc}") from exc
+        return list(rows) if rows is not None else []
+
+    async def healthy(self) -> bool:
+        try:
+            await self._q("SELECT release_version FROM system.local")
+            return True
+        except Unavailable:
+            return False

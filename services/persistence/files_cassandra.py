@@ -8,27 +8,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from cassandra.cluster import Cluster, Session
+from cassandra.cluster import Session
 
 from services.common.errors import Unavailable
-from services.common.settings import Settings
 
-from .cassandra_io import connect, execute
+from .cassandra_io import CassandraAdapter
 from .files import StoredFile
 
 CHUNK_BYTES = 256 * 1024
 
 
-class CassandraFileStore:
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._cluster: Cluster | None = None
-        self._session: Session | None = None
-
-    async def start(self) -> None:
-        cluster, session = await connect(self._settings)
-        self._cluster = cluster  # the session is published only once every statement exists
-        ks = self._settings.cassandra_keyspace
+class CassandraFileStore(CassandraAdapter):
+    async def _prepare(self, session: Session, ks: str) -> None:
         prepare = session.prepare
         self._put_chunk = await asyncio.to_thread(
             prepare, f"INSERT INTO {ks}.file_chunks (file_id, chunk, data) VALUES (?, ?, ?)"
@@ -46,21 +37,6 @@ class CassandraFileStore:
         self._get_chunks = await asyncio.to_thread(
             prepare, f"SELECT chunk, data FROM {ks}.file_chunks WHERE file_id = ?"
         )
-        self._session = session
-
-    async def close(self) -> None:
-        if self._cluster is not None:
-            cluster, self._cluster, self._session = self._cluster, None, None
-            await asyncio.to_thread(cluster.shutdown)
-
-    async def _q(self, stmt, params) -> list:
-        if self._session is None:
-            raise Unavailable("cassandra: file store not connected")
-        try:
-            rows = await execute(self._session, stmt, params)
-        except Exception as exc:  # driver errors
-            raise Unavailable(f"cassandra: {type(exc).__name__}: {exc}") from exc
-        return list(rows) if rows is not None else []
 
     async def put(self, meta: StoredFile, data: bytes) -> None:
         chunks = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]

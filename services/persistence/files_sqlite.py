@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
-
-from services.common.errors import Unavailable
 
 from .files import StoredFile
+from .sqlite_io import SqliteThread
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -26,37 +22,14 @@ CREATE TABLE IF NOT EXISTS files (
 
 class SqliteFileStore:
     def __init__(self, path: str) -> None:
-        self._path = path
-        self._db: sqlite3.Connection | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-files")
-
-    async def _run(self, fn):
-        def call():
-            if self._db is None:
-                raise sqlite3.OperationalError("file store not started")
-            return fn(self._db)
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, call)
-        except sqlite3.Error as exc:
-            raise Unavailable(f"sqlite: {exc}") from exc
+        self._db = SqliteThread(path, SCHEMA, "files")
+        self._run = self._db.run
 
     async def start(self) -> None:
-        def open_db() -> sqlite3.Connection:
-            os.makedirs(os.path.dirname(os.path.abspath(self._path)), exist_ok=True)
-            db = sqlite3.connect(self._path, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(SCHEMA)
-            return db
-
-        self._db = await asyncio.get_running_loop().run_in_executor(self._thread, open_db)
+        await self._db.open()
 
     async def close(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
-        self._thread.shutdown(wait=False)
+        await self._db.close()
 
     async def put(self, meta: StoredFile, data: bytes) -> None:
         row = (meta.id, meta.room_id, meta.owner_id, meta.name, meta.mime_type, meta.size, data)

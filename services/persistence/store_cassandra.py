@@ -12,14 +12,13 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 
-from cassandra.cluster import Cluster, Session
+from cassandra.cluster import Session
 
-from services.common.errors import Unavailable
 from services.common.ids import timestamp_ms
 from services.common.model import Message, Receipt
 from services.common.settings import Settings
 
-from .cassandra_io import connect, execute
+from .cassandra_io import CassandraAdapter
 
 BUCKET_MS = 10 * 24 * 3600 * 1000
 WRITE_CONCURRENCY = 64
@@ -48,17 +47,12 @@ def _to_message(row: tuple) -> Message:
     )
 
 
-class CassandraMessageStore:
+class CassandraMessageStore(CassandraAdapter):
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._cluster: Cluster | None = None
-        self._session: Session | None = None
+        super().__init__(settings)
         self._known_buckets: set[tuple[str, int]] = set()
 
-    async def start(self) -> None:
-        cluster, session = await connect(self._settings)
-        self._cluster = cluster  # the session is published only once every statement exists
-        ks = self._settings.cassandra_keyspace  # qualified names: no USE with prepared statements
+    async def _prepare(self, session: Session, ks: str) -> None:
         prepare = session.prepare
         self._insert = await asyncio.to_thread(
             prepare,
@@ -88,34 +82,6 @@ class CassandraMessageStore:
             f"SELECT message_id, user_id FROM {ks}.read_receipts WHERE room_id = ? AND bucket = ? "
             "AND message_id >= ? AND message_id <= ?",
         )
-        self._session = session
-
-    async def close(self) -> None:
-        if self._cluster is not None:
-            cluster, self._cluster, self._session = self._cluster, None, None
-            await asyncio.to_thread(cluster.shutdown)
-
-    @property
-    def session(self) -> Session:
-        if self._session is None:
-            raise Unavailable("cassandra: not connected")
-        return self._session
-
-    async def _q(self, stmt, params) -> list:
-        try:
-            rows = await execute(self.session, stmt, params)
-        except Unavailable:
-            raise
-        except Exception as exc:  # driver errors: NoHostAvailable, timeouts, ...
-            raise Unavailable(f"cassandra: {type(exc).__name__}: {exc}") from exc
-        return list(rows) if rows is not None else []
-
-    async def healthy(self) -> bool:
-        try:
-            await self._q("SELECT release_version FROM system.local", None)
-            return True
-        except Unavailable:
-            return False
 
     async def write(self, messages: Sequence[Message]) -> None:
         """Store a batch; raises ``Unavailable`` unless every row was accepted."""

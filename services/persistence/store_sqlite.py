@@ -7,18 +7,13 @@ so an ``ok`` ack means the message is on disk and history survives a restart.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Sequence
 
-from services.common.errors import Unavailable
 from services.common.model import Message, Receipt, Record
 
-T = TypeVar("T")
+from .sqlite_io import SqliteThread
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -60,47 +55,22 @@ def _row(r: tuple) -> Message:
 
 class SqliteMessageStore:
     def __init__(self, path: str) -> None:
-        self._path = path
-        self._db: sqlite3.Connection | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            assert self._db is not None, "store not started"
-            return fn(self._db)
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, call)
-        except sqlite3.Error as exc:
-            raise Unavailable(f"sqlite: {exc}") from exc
+        self._db = SqliteThread(path, SCHEMA, "messages")
+        self._run = self._db.run
 
     async def start(self) -> None:
-        def open_db() -> sqlite3.Connection:
-            if self._path != ":memory:":
-                os.makedirs(os.path.dirname(os.path.abspath(self._path)), exist_ok=True)
-            db = sqlite3.connect(self._path, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(SCHEMA)
+        def upgrade(db: sqlite3.Connection) -> None:
             columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
             if "attachment" not in columns:  # databases made before attachments existed
                 db.execute("ALTER TABLE messages ADD COLUMN attachment TEXT")
-            return db
 
-        self._db = await asyncio.get_running_loop().run_in_executor(self._thread, open_db)
+        await self._db.open(upgrade)
 
     async def close(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
-        self._thread.shutdown(wait=False)
+        await self._db.close()
 
     async def healthy(self) -> bool:
-        try:
-            await self._run(lambda db: db.execute("SELECT 1").fetchone())
-            return True
-        except Unavailable:
-            return False
+        return await self._db.healthy()
 
     async def write(self, messages: Sequence[Message]) -> None:
         rows = [

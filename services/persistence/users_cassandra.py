@@ -18,12 +18,12 @@ import datetime as dt
 import logging
 
 from cassandra import ConsistencyLevel
-from cassandra.cluster import Cluster, Session
+from cassandra.cluster import Session
 
 from services.common.errors import Unavailable
 from services.common.settings import Settings
 
-from .cassandra_io import connect, execute
+from .cassandra_io import CassandraAdapter
 from .users import User, UsernameTaken, username_key
 
 log = logging.getLogger("parley.users")
@@ -39,16 +39,12 @@ def _user(rows: list) -> User | None:
     return User(user_id=r[0], username=r[1], password_hash=r[2], created_ms=created_ms)
 
 
-class CassandraUserStore:
+class CassandraUserStore(CassandraAdapter):
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._cluster: Cluster | None = None
-        self._session: Session | None = None  # set once every statement is prepared
+        super().__init__(settings)
         self._claim = self._release = self._insert = self._by_name = self._by_id = None
 
-    async def start(self) -> None:
-        self._cluster, session = await connect(self._settings)
-        ks = self._settings.cassandra_keyspace  # qualified names: no USE with prepared statements
+    async def _prepare(self, session: Session, ks: str) -> None:
         prepare = session.prepare
         self._claim = await asyncio.to_thread(
             prepare,
@@ -71,28 +67,6 @@ class CassandraUserStore:
         self._by_id = await asyncio.to_thread(
             prepare, f"SELECT {_COLUMNS} FROM {ks}.users WHERE user_id = ?"
         )
-        self._session = session
-
-    async def close(self) -> None:
-        if self._cluster is not None:
-            cluster, self._cluster, self._session = self._cluster, None, None
-            await asyncio.to_thread(cluster.shutdown)
-
-    async def _q(self, stmt, params) -> list:
-        if self._session is None:
-            raise Unavailable("cassandra: user store not connected")
-        try:
-            rows = await execute(self._session, stmt, params)
-        except Exception as exc:  # driver errors: NoHostAvailable, timeouts, ...
-            raise Unavailable(f"cassandra: {type(exc).__name__}: {exc}") from exc
-        return list(rows) if rows is not None else []
-
-    async def healthy(self) -> bool:
-        try:
-            await self._q("SELECT release_version FROM system.local", None)
-            return True
-        except Unavailable:
-            return False
 
     async def create(self, user: User) -> None:
         created = dt.datetime.fromtimestamp(user.created_ms / 1000, tz=dt.UTC)

@@ -7,18 +7,10 @@ makes ``create`` atomic; writes commit before returning (WAL, ``synchronous=FULL
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
-from services.common.errors import Unavailable
-
+from .sqlite_io import SqliteThread
 from .users import User, UsernameTaken, username_key
-
-T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -40,48 +32,17 @@ def _user(row: tuple | None) -> User | None:
 
 class SqliteUserStore:
     def __init__(self, path: str) -> None:
-        self._path = path
-        self._db: sqlite3.Connection | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-users")
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            if self._db is None:
-                raise sqlite3.OperationalError("user store not started")
-            return fn(self._db)
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, call)
-        except sqlite3.IntegrityError:
-            raise
-        except sqlite3.Error as exc:
-            raise Unavailable(f"sqlite users: {exc}") from exc
+        self._db = SqliteThread(path, SCHEMA, "users")
+        self._run = self._db.run
 
     async def start(self) -> None:
-        def open_db() -> sqlite3.Connection:
-            if self._path != ":memory:":
-                os.makedirs(os.path.dirname(os.path.abspath(self._path)), exist_ok=True)
-            # timeout: wait for the message store's connection to release the write lock
-            db = sqlite3.connect(self._path, check_same_thread=False, timeout=10)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(SCHEMA)
-            return db
-
-        self._db = await asyncio.get_running_loop().run_in_executor(self._thread, open_db)
+        await self._db.open()
 
     async def close(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
-        self._thread.shutdown(wait=False)
+        await self._db.close()
 
     async def healthy(self) -> bool:
-        try:
-            await self._run(lambda db: db.execute("SELECT 1").fetchone())
-            return True
-        except Unavailable:
-            return False
+        return await self._db.healthy()
 
     async def create(self, user: User) -> None:
         row = (user.user_id, user.username, user.username_key, user.password_hash, user.created_ms)

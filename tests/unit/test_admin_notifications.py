@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from services.common.errors import ChatError
@@ -11,6 +13,7 @@ from services.gateway.admin import parse_broadcast, parse_kick, parse_stats
 from services.gateway.admin_ui import credentials_check
 from services.gateway.control import KICK, Command, MemoryControlBus
 from services.gateway.notifications import (
+    NotificationsNamespace,
     dm_recipient,
     excerpt,
     mention_room,
@@ -18,6 +21,8 @@ from services.gateway.notifications import (
     message_notification,
 )
 from services.gateway.stats import MemoryStatsBoard, PodReport, aggregate, chat_rooms
+from services.presence.ports import Session
+from services.presence.store_memory import MemoryPresenceStore
 from tests.contracts.admin_contract import ControlBusContract, StatsBoardContract
 
 # --- mentions and DMs --------------------------------------------------------------------
@@ -215,3 +220,63 @@ class TestMemoryStatsBoard(StatsBoardContract):
     @pytest.fixture
     async def board(self):
         return MemoryStatsBoard()
+
+
+# --- routing of message notifications (fake Socket.IO server, memory presence) -------------
+
+
+class FakeSio:
+    def __init__(self) -> None:
+        self.emitted: list[tuple[str, dict, str | None, str]] = []
+
+    def on(self, *_args, **_kw) -> None:
+        return None
+
+    async def emit(self, event, data, room=None, namespace=None, **_kw) -> None:
+        self.emitted.append((event, data, room, namespace))
+
+
+def notifications_with(presence):
+    sio = FakeSio()
+    return sio, NotificationsNamespace(
+        sio, Settings.from_env({}), SimpleNamespace(presence=presence)
+    )
+
+
+def msg(room: str, text: str, user: str = "alice", username: str = "Alice") -> Message:
+    return Message("01J0000000000000000000000A", room, user, username, text, 0)
+
+
+async def test_mentions_go_to_mention_rooms_except_the_senders_own():
+    sio, ns = notifications_with(MemoryPresenceStore())
+    await ns.message_accepted(msg("lobby", "@bob @ALICE @Carol"))
+    assert [(room, body["type"]) for _, body, room, _ in sio.emitted] == [
+        ("mention:bob", "mention"),
+        ("mention:carol", "mention"),
+    ]
+    assert all(ev == "notification" and n == "/notifications" for ev, _, _, n in sio.emitted)
+
+
+async def test_dm_goes_to_the_absent_recipient_only_and_never_as_mentions():
+    presence = MemoryPresenceStore()
+    sio, ns = notifications_with(presence)
+    await ns.message_accepted(msg("dm:alice:bob", "hi @carol"))
+    assert [(room, body["type"]) for _, body, room, _ in sio.emitted] == [("user:bob", "dm")]
+
+    bob = Session("bob", "Bob", "sid-b", "pod")
+    await presence.connect(bob, 1)
+    await presence.join_room(bob, "dm:alice:bob")
+    sio.emitted.clear()
+    await ns.message_accepted(msg("dm:alice:bob", "still there?"))
+    await ns.message_accepted(msg("user:alice", "@bob note to self"))
+    assert sio.emitted == []
+
+
+async def test_a_failing_backend_never_raises_into_chat():
+    class Down:
+        async def is_member(self, *_):
+            raise RuntimeError("redis down")
+
+    sio, ns = notifications_with(Down())
+    await ns.message_accepted(msg("dm:alice:bob", "hello"))  # logged and counted, not raised
+    assert sio.emitted == []
