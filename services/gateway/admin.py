@@ -20,21 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import socketio
-
-from services.common.auth import AuthError, Identity, extract_token, verify_token
-from services.common.errors import TEXTS, ChatError, Code, error_ack
+from services.common.auth import Identity
+from services.common.errors import ChatError, Code
 from services.common.ratelimit import parse_limits
 
 from . import admin_ui, metrics
 from .batching import batch_room, live_room
 from .control import KICK, Command
+from .handlers import Handler, authenticate, guard
 from .stats import PodReport, aggregate, chat_rooms
 
 if TYPE_CHECKING:
@@ -44,7 +41,6 @@ NAMESPACE = "/admin"
 CHAT_NAMESPACE = "/chat"
 MAX_USER_ID_CHARS = 200
 log = logging.getLogger("parley.gateway.admin")
-Handler = Callable[[str, Identity, object], Awaitable[dict[str, Any]]]
 
 
 def now_ms() -> int:
@@ -102,7 +98,11 @@ class AdminNamespace:
             "admin:kick": self.kick,
             "admin:broadcast": self.broadcast,
         }.items():
-            self.sio.on(event, self._guard(event, handler), namespace=NAMESPACE)
+            self.sio.on(
+                event,
+                guard(event, self._limited(event, handler), self.identities),
+                namespace=NAMESPACE,
+            )
         self.ui = admin_ui.instrument(self.sio, self.settings)
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -179,18 +179,7 @@ class AdminNamespace:
     # --- handshake ------------------------------------------------------------------------
 
     async def connect(self, sid: str, environ: dict, auth: object = None) -> None:
-        try:
-            identity = verify_token(extract_token(auth), self.settings)
-        except AuthError as exc:
-            metrics.HANDSHAKES_REFUSED.labels(exc.code).inc()
-            raise socketio.exceptions.ConnectionRefusedError(
-                exc.message, {"code": exc.code}
-            ) from None
-        if not identity.is_admin:
-            metrics.HANDSHAKES_REFUSED.labels(Code.FORBIDDEN.value).inc()
-            raise socketio.exceptions.ConnectionRefusedError(
-                TEXTS[Code.FORBIDDEN], {"code": Code.FORBIDDEN.value}
-            )
+        identity = authenticate(auth, self.settings, admin_only=True)
         self.identities[sid] = identity
         metrics.CONNECTIONS.labels(NAMESPACE).inc()
         await self.sio.enter_room(sid, f"user:{identity.user_id}", namespace=NAMESPACE)
@@ -201,36 +190,18 @@ class AdminNamespace:
 
     # --- events ---------------------------------------------------------------------------
 
-    def _guard(self, event: str, handler: Handler):
-        @functools.wraps(handler)
-        async def guarded(sid: str, *args: Any) -> dict[str, Any]:
-            started = time.perf_counter()
-            payload = args[0] if args else None
-            identity = self.identities.get(sid)
-            try:
-                if identity is None:
-                    raise ChatError(Code.FORBIDDEN, "no identity for this socket")
-                limit = self.limits.get(event)
-                if limit is not None and not await self.parts.limiter.hit(
-                    f"admin:{event}:{identity.user_id}", limit, now_ms()
-                ):
-                    raise ChatError(Code.RATE_LIMITED)
-                result = await handler(sid, identity, payload)
-                outcome = "ok"
-            except ChatError as exc:
-                outcome = exc.code.value
-                log.info("%s refused for sid=%s: %s", event, sid, exc.detail or exc.code)
-                result = exc.ack()
-            except Exception:
-                metrics.HANDLER_ERRORS.inc()
-                log.exception("%s failed for sid=%s", event, sid)
-                outcome = "error"
-                result = error_ack(Code.UNAVAILABLE)
-            metrics.EVENTS.labels(event, outcome).inc()
-            metrics.EVENT_SECONDS.labels(event).observe(time.perf_counter() - started)
-            return result
+    def _limited(self, event: str, handler: Handler) -> Handler:
+        """``handler`` behind the per-admin rate limit configured for ``event``."""
 
-        return guarded
+        async def limited(sid: str, identity: Identity, payload: object) -> Any:
+            limit = self.limits.get(event)
+            if limit is not None and not await self.parts.limiter.hit(
+                f"admin:{event}:{identity.user_id}", limit, now_ms()
+            ):
+                raise ChatError(Code.RATE_LIMITED)
+            return await handler(sid, identity, payload)
+
+        return limited
 
     async def stats(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:
         parse_stats(payload)

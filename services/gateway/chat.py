@@ -8,18 +8,16 @@ code}``; nothing a client sends can raise out of a handler or reach the client a
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
 import socketio
 
-from services.common.auth import AuthError, Identity, extract_token, verify_token
+from services.common.auth import Identity
 from services.common.crypto import Cipher
-from services.common.errors import ChatError, Code, Unavailable, error_ack
+from services.common.errors import TEXTS, ChatError, Code, Unavailable
 from services.common.ids import IdGenerator, is_valid_id
 from services.common.model import (
     Message,
@@ -39,12 +37,12 @@ from . import metrics
 from .batching import Batcher, batch_room, live_room
 from .bootstrap import Components
 from .dedupe import Deduper
+from .handlers import authenticate, guard, refuse
 from .notifications import NotificationsNamespace
 from .rooms import may_join, personal_room
 
 NAMESPACE = "/chat"
 log = logging.getLogger("parley.gateway.chat")
-Handler = Callable[..., Awaitable[Any]]
 
 
 def now_ms() -> int:
@@ -83,35 +81,9 @@ class ChatNamespace:
             "chat:read": self.chat_read,
             "chat:file": self.chat_file,
         }.items():
-            sio.on(event, self._guard(event, handler), namespace=NAMESPACE)
+            sio.on(event, guard(event, handler, self.identities), namespace=NAMESPACE)
 
     # --- plumbing -------------------------------------------------------------------------
-
-    def _guard(self, event: str, handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        async def guarded(sid: str, *args: Any) -> Any:
-            started = time.perf_counter()
-            payload = args[0] if args else None
-            identity = self.identities.get(sid)
-            try:
-                if identity is None:
-                    raise ChatError(Code.FORBIDDEN, "no identity for this socket")
-                result = await handler(sid, identity, payload)
-                outcome = "ok"
-            except ChatError as exc:
-                outcome = exc.code.value
-                log.debug("%s refused for sid=%s: %s", event, sid, exc.detail or exc.code)
-                result = exc.ack()
-            except Exception:
-                metrics.HANDLER_ERRORS.inc()
-                log.exception("%s failed for sid=%s", event, sid)
-                outcome = "error"
-                result = error_ack(Code.UNAVAILABLE)
-            metrics.EVENTS.labels(event, outcome).inc()
-            metrics.EVENT_SECONDS.labels(event).observe(time.perf_counter() - started)
-            return result
-
-        return guarded
 
     async def _emit_to_room(self, event: str, data: Any, room: str) -> None:
         await self.sio.emit(event, data, room=room, namespace=NAMESPACE)
@@ -144,22 +116,13 @@ class ChatNamespace:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def connect(self, sid: str, environ: dict, auth: object = None) -> None:
-        try:
-            identity = verify_token(extract_token(auth), self.settings)
-        except AuthError as exc:
-            metrics.HANDSHAKES_REFUSED.labels(exc.code).inc()
-            raise socketio.exceptions.ConnectionRefusedError(
-                exc.message, {"code": exc.code}
-            ) from None
+        identity = authenticate(auth, self.settings)
         try:
             went_online = await self.parts.presence.connect(self.session(sid, identity), now_ms())
             online = await self._presence_list(identity.user_id)
         except Unavailable as exc:
             log.warning("presence unavailable at connect: %s", exc)
-            metrics.HANDSHAKES_REFUSED.labels("unavailable").inc()
-            raise socketio.exceptions.ConnectionRefusedError(
-                "Temporarily unavailable, retry", {"code": Code.UNAVAILABLE.value}
-            ) from None
+            raise refuse(TEXTS[Code.UNAVAILABLE], Code.UNAVAILABLE.value) from None
         self.identities[sid] = identity
         if isinstance(auth, dict) and auth.get("batch") is True:
             self.batching.add(sid)

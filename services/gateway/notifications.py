@@ -23,12 +23,13 @@ from typing import Any
 
 import socketio
 
-from services.common.auth import AuthError, Identity, extract_token, verify_token
+from services.common.auth import Identity
 from services.common.model import Message, iso_ms
 from services.common.settings import Settings
 
 from . import metrics
 from .bootstrap import Components
+from .handlers import authenticate
 
 NAMESPACE = "/notifications"
 MAX_MENTIONS = 20  # distinct names notified per message; more are ignored
@@ -95,13 +96,7 @@ class NotificationsNamespace:
         sio.on("disconnect", self.disconnect, namespace=NAMESPACE)
 
     async def connect(self, sid: str, environ: dict, auth: object = None) -> None:
-        try:
-            identity = verify_token(extract_token(auth), self.settings)
-        except AuthError as exc:
-            metrics.HANDSHAKES_REFUSED.labels(exc.code).inc()
-            raise socketio.exceptions.ConnectionRefusedError(
-                exc.message, {"code": exc.code}
-            ) from None
+        identity = authenticate(auth, self.settings)
         self.identities[sid] = identity
         metrics.CONNECTIONS.labels(NAMESPACE).inc()
         await self.sio.enter_room(sid, personal_room(identity.user_id), namespace=NAMESPACE)
