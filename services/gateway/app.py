@@ -55,6 +55,8 @@ class Gateway:
             "presence": self.parts.presence.healthy,
             "users": self.parts.users.healthy,
         }
+        if hasattr(self.parts.manager, "healthy"):  # cluster mode: Redis fan-out subscribed
+            checks["fanout"] = self.parts.manager.healthy
         self.http = Starlette(
             routes=health_routes(checks)
             + auth_routes(self)
@@ -70,6 +72,9 @@ class Gateway:
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         await self.parts.start()
+        if not self.sio.manager_initialized:  # listen to the fan-out now, not at first client
+            self.sio.manager_initialized = True
+            self.sio.manager.initialize()
         self._heartbeat = asyncio.create_task(self._beat(), name="presence-heartbeat")
         await self.admin.start()
         log.info(

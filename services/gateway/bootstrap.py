@@ -134,6 +134,8 @@ def build(settings: Settings) -> Components:
     from services.persistence.users_cassandra import CassandraUserStore
     from services.presence.store_redis import RedisPresenceStore
 
+    from .fanout import FanoutManager
+
     log.info(
         "cluster mode: redis %s, kafka %s (topic %s), cassandra %s:%d/%s",
         settings.redis_url,
@@ -143,7 +145,7 @@ def build(settings: Settings) -> Components:
         settings.cassandra_port,
         settings.cassandra_keyspace,
     )
-    manager = socketio.AsyncRedisManager(settings.redis_url, channel=settings.socketio_channel)
+    manager = FanoutManager(settings.redis_url, channel=settings.socketio_channel)
     redis = aioredis.Redis.from_url(
         settings.redis_url,
         decode_responses=True,

@@ -39,13 +39,14 @@ async def test_presence_rebuilt_after_redis_restart(cluster):
                 await asyncio.sleep(0.5)
         assert keeper.sio.connected and watcher.sio.connected
 
-        deadline = asyncio.get_running_loop().time() + 30
-        ack = {}
-        while ack.get("status") != "ok":  # fan-out and membership are back on both pods
-            assert asyncio.get_running_loop().time() < deadline, f"no ok after restart: {ack}"
-            ack = await keeper.call("chat:message", {"roomId": room, "text": "still here"})
-            if ack.get("status") != "ok":
-                await asyncio.sleep(0.5)
+        async with httpx.AsyncClient() as http:  # both gateways listen to the fan-out again
+            for gateway in cluster.gateways:
+                deadline = asyncio.get_running_loop().time() + 30
+                while (await http.get(gateway.url + "/readyz", timeout=5)).status_code != 200:
+                    assert asyncio.get_running_loop().time() < deadline, "gateway not ready"
+                    await asyncio.sleep(0.3)
+        ack = await keeper.call("chat:message", {"roomId": room, "text": "still here"})
+        assert ack["status"] == "ok"  # membership was re-registered
         await watcher.wait_for("chat:message", lambda m: m["id"] == ack["messageId"])
         fresh = await cluster.client(f"fresh-{uuid.uuid4().hex[:6]}", gateway=1)
         listed = await fresh.wait_for("presence:list")

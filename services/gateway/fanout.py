@@ -1,0 +1,47 @@
+"""Fan-out between gateways: python-socketio's Redis manager, with a listener that comes back
+fast after a Redis outage and says whether it is listening.
+
+The stock listener retries with a backoff that grows to 60 s, so a gateway could stay deaf to
+the other pods for a minute after Redis returns; here the wait is capped at
+``MAX_RETRY_S``. ``listening`` is False from a receive error until the subscription is back,
+and the gateway's ``/readyz`` reports it as the ``fanout`` check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import socketio
+
+log = logging.getLogger("parley.gateway.fanout")
+MAX_RETRY_S = 2.0
+
+
+class FanoutManager(socketio.AsyncRedisManager):
+    listening = False
+
+    async def _redis_listen_with_retries(self):
+        delay = 0.2
+        subscribed = False
+        while True:
+            try:
+                if not subscribed:
+                    self._redis_connect()
+                    await self.pubsub.subscribe(self.channel)
+                    subscribed = True
+                    self.listening = True
+                    delay = 0.2
+                    log.info("fan-out listening on %s", self.channel)
+                async for message in self.pubsub.listen():
+                    yield message
+            except Exception as exc:  # any Redis or connection error: resubscribe
+                if self.listening:
+                    log.warning("fan-out lost Redis (%s); resubscribing", exc)
+                self.listening = False
+                subscribed = False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_S)
+
+    async def healthy(self) -> bool:
+        return self.listening
