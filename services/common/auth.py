@@ -50,6 +50,17 @@ class SigningUnavailable(Exception):
     """This process cannot sign tokens: RS256 without a usable ``PARLEY_JWT_PRIVATE_KEY``."""
 
 
+def _text(value: object) -> bool:
+    """A string UTF-8 can encode (JSON lets a token carry lone surrogates)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def extract_token(auth: object) -> str | None:
     """The token from a Socket.IO handshake ``auth`` object (``{token}``), if any."""
     if isinstance(auth, dict):
@@ -80,10 +91,10 @@ def verify_token(token: str | None, settings: Settings) -> Identity:
         user_id = claims.get("userId")
     if isinstance(user_id, int) and not isinstance(user_id, bool):
         user_id = str(user_id)
-    if not isinstance(user_id, str) or not user_id or len(user_id) > 200 or ":" in user_id:
+    if not _text(user_id) or not user_id or len(user_id) > 200 or ":" in user_id:
         raise AuthError(INVALID_TOKEN, "invalid_subject")
     username = claims.get("username")
-    if not isinstance(username, str) or not username:
+    if not _text(username) or not username:
         username = user_id
     role = claims.get("role") if isinstance(claims.get("role"), str) else "user"
     return Identity(user_id=user_id, username=username, role=role)

@@ -177,8 +177,20 @@ class JoinRequest:
     limit: int
 
 
+def is_text(value: object) -> bool:
+    """A string that can be stored and sent on: valid Unicode (no lone surrogates, which
+    JSON allows as escapes but UTF-8 cannot encode)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_room_id(value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ROOM_ID_CHARS:
+    if not is_text(value) or not value.strip() or len(value) > MAX_ROOM_ID_CHARS:
         raise ChatError(Code.INVALID_MESSAGE, "roomId must be a non-empty string")
     return value
 
@@ -188,7 +200,7 @@ def parse_new_message(payload: object, max_chars: int) -> NewMessage:
         raise ChatError(Code.INVALID_MESSAGE, "payload must be an object")
     room_id = parse_room_id(payload.get("roomId"))
     text = payload.get("text")
-    if not isinstance(text, str):
+    if not is_text(text):
         raise ChatError(Code.INVALID_MESSAGE, "text must be a string")
     text = text.strip()
     if not text or len(text) > max_chars:
@@ -198,7 +210,7 @@ def parse_new_message(payload: object, max_chars: int) -> NewMessage:
         raise ChatError(Code.INVALID_MESSAGE, "replyTo must be a message id")
     client_msg_id = payload.get("clientMsgId")
     if client_msg_id is not None and (
-        not isinstance(client_msg_id, str)
+        not is_text(client_msg_id)
         or not client_msg_id
         or len(client_msg_id) > MAX_CLIENT_MSG_ID_CHARS
     ):

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.common.auth import Identity
 from services.common.errors import ChatError, Code
+from services.common.model import is_text
 from services.common.ratelimit import parse_limits
 
 from . import admin_ui, metrics
@@ -54,18 +55,13 @@ def parse_kick(payload: object) -> str:
     user_id = payload.get("userId")
     if isinstance(user_id, int) and not isinstance(user_id, bool):
         user_id = str(user_id)
-    if (
-        not isinstance(user_id, str)
-        or not user_id
-        or len(user_id) > MAX_USER_ID_CHARS
-        or ":" in user_id
-    ):
+    if not is_text(user_id) or not user_id or len(user_id) > MAX_USER_ID_CHARS or ":" in user_id:
         raise ChatError(Code.INVALID_MESSAGE, "userId must be a user id")
     return user_id
 
 
 def parse_broadcast(payload: object, max_chars: int) -> str:
-    if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
+    if not isinstance(payload, dict) or not is_text(payload.get("text")):
         raise ChatError(Code.INVALID_MESSAGE, "admin:broadcast takes {text}")
     text = payload["text"].strip()
     if not text or len(text) > max_chars:

@@ -21,6 +21,7 @@ from services.common.settings import Settings
 from services.common.web import health_routes
 from services.presence.store_memory import MemoryPresenceStore
 
+from . import wire_json
 from .admin import AdminNamespace
 from .admin_ui import ui_routes
 from .auth_http import auth_routes
@@ -39,6 +40,7 @@ class Gateway:
         origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
+            json=wire_json,
             # room for one chat:file at the cap, base64-encoded over long-polling
             max_http_buffer_size=settings.file_max_bytes * 4 // 3 + 64 * 1024,
             client_manager=self.parts.manager,

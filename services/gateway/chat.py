@@ -157,22 +157,31 @@ class ChatNamespace:
         if room_id == personal_room(identity.user_id):
             return {"status": "ok", "roomId": room_id}
         already = self.in_room(sid, room_id)
+        # Subscribe first, then read history, so no message falls between the two; only
+        # announce the join once the read worked (a failed join leaves no trace).
         await self.parts.presence.join_room(self.session(sid, identity), room_id)
         await self.sio.enter_room(sid, room_id, namespace=NAMESPACE)
         delivery = batch_room if sid in self.batching else live_room
         await self.sio.enter_room(sid, delivery(room_id), namespace=NAMESPACE)
+        history: dict[str, Any] = {"roomId": room_id}
+        try:
+            if request.since is not None:
+                messages, has_more = await self.parts.store.after(
+                    room_id, request.since, s.resync_cap
+                )
+                history["hasMore"] = has_more
+            else:
+                messages = await self.parts.store.recent(room_id, request.limit)
+            history["messages"] = self._readable(messages)
+        except Exception:
+            if not already:
+                await self._leave_rooms(sid, identity, room_id, best_effort=True)
+            raise
         if not already:
             joined = {"userId": identity.user_id, "username": identity.username, "roomId": room_id}
             await self.sio.emit(
                 "room:user-joined", joined, room=room_id, skip_sid=sid, namespace=NAMESPACE
             )
-        history: dict[str, Any] = {"roomId": room_id}
-        if request.since is not None:
-            messages, has_more = await self.parts.store.after(room_id, request.since, s.resync_cap)
-            history["hasMore"] = has_more
-        else:
-            messages = await self.parts.store.recent(room_id, request.limit)
-        history["messages"] = self._readable(messages)
         await self.sio.emit("room:history", history, to=sid, namespace=NAMESPACE)
         if self.settings.presence_scope == "rooms":  # the list grows with the rooms joined
             online = await self.parts.presence.scoped_online(identity.user_id)
@@ -181,13 +190,24 @@ class ChatNamespace:
             )
         return {"status": "ok", "roomId": room_id}
 
+    async def _leave_rooms(
+        self, sid: str, identity: Identity, room_id: str, best_effort: bool = False
+    ) -> None:
+        """Leave the room and its delivery rooms; the membership record first, which raises
+        ``Unavailable`` unless ``best_effort`` (a rollback must not hide the first error)."""
+        try:
+            await self.parts.presence.leave_room(self.session(sid, identity), room_id)
+        except Unavailable:
+            if not best_effort:
+                raise
+        for room in (room_id, live_room(room_id), batch_room(room_id)):
+            await self.sio.leave_room(sid, room, namespace=NAMESPACE)
+
     async def room_leave(self, sid: str, identity: Identity, payload: object) -> dict:
         room_id = parse_room_id(payload.get("roomId") if isinstance(payload, dict) else payload)
         if room_id == personal_room(identity.user_id) or not self.in_room(sid, room_id):
             return {"status": "ok", "roomId": room_id}
-        await self.parts.presence.leave_room(self.session(sid, identity), room_id)
-        for room in (room_id, live_room(room_id), batch_room(room_id)):
-            await self.sio.leave_room(sid, room, namespace=NAMESPACE)
+        await self._leave_rooms(sid, identity, room_id)
         left = {"userId": identity.user_id, "username": identity.username, "roomId": room_id}
         await self.sio.emit("room:user-left", left, room=room_id, namespace=NAMESPACE)
         return {"status": "ok", "roomId": room_id}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.common.errors import ChatError, Code
-from services.common.model import parse_room_id
+from services.common.model import is_text, parse_room_id
 
 MAX_NAME_CHARS = 255
 
@@ -62,11 +62,11 @@ def parse_upload(payload: object, max_bytes: int, allowed_types: str) -> Upload:
     if len(data) > max_bytes:
         raise ChatError(Code.TOO_LARGE, f"{len(data)} bytes > {max_bytes}")
     name = payload.get("fileName")
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_CHARS:
+    if not is_text(name) or not name.strip() or len(name) > MAX_NAME_CHARS:
         raise ChatError(Code.INVALID_MESSAGE, "fileName must be a short non-empty string")
     name = name.strip().replace("/", "_").replace("\\", "_")
     mime = payload.get("mimeType")
-    if not isinstance(mime, str) or "/" not in mime or len(mime) > 100:
+    if not is_text(mime) or "/" not in mime or len(mime) > 100:
         raise ChatError(Code.INVALID_MESSAGE, "mimeType must look like type/subtype")
     mime = mime.strip().lower()
     patterns = [p.strip().lower() for p in allowed_types.split(",") if p.strip()]
