@@ -1,8 +1,9 @@
 """One SQLite connection on one worker thread, shared plumbing of the single-node adapters.
 
 SQLite is not async: every call runs on the adapter's own thread, in order. The database is
-opened in WAL mode with ``synchronous=FULL``, so a committed write survives a crash of the
-process. Driver errors become ``Unavailable``, except ``IntegrityError``, which callers use
+opened in WAL mode with ``synchronous=NORMAL``: a committed write is in the WAL file when
+``commit`` returns, so it survives the process dying (SIGKILL, OOM); only an operating-system
+crash or power loss can lose the last commits, in exchange for no fsync per message. Driver errors become ``Unavailable``, except ``IntegrityError``, which callers use
 to detect a unique-key clash.
 """
 
@@ -37,7 +38,7 @@ class SqliteThread:
             # timeout: other adapters' connections to the same file may hold the write lock
             db = sqlite3.connect(self._path, check_same_thread=False, timeout=10)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(self._schema)
             if upgrade is not None:
                 upgrade(db)

@@ -1,8 +1,8 @@
 """SQLite message store for the single-node mode; it is also that mode's durable log.
 
-One connection on one worker thread (SQLite is not async); WAL journal, ``synchronous=FULL``
+One connection on one worker thread (SQLite is not async); WAL journal, ``synchronous=NORMAL``
 so a committed append survives a crash of the process. ``append`` commits before returning,
-so an ``ok`` ack means the message is on disk and history survives a restart.
+so an ``ok`` ack means the message is in the WAL file and history survives a restart.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 It shares the database file with the message store (``PARLEY_SQLITE_PATH``) but has its own
 connection, worker thread and ``users`` table. A ``UNIQUE`` index on the lower-cased name
-makes ``create`` atomic; writes commit before returning (WAL, ``synchronous=FULL``).
+makes ``create`` atomic; writes commit before returning (WAL, ``synchronous=NORMAL``).
 """
 
 from __future__ import annotations
