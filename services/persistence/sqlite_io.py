@@ -3,8 +3,9 @@
 SQLite is not async: every call runs on the adapter's own thread, in order. The database is
 opened in WAL mode with ``synchronous=NORMAL``: a committed write is in the WAL file when
 ``commit`` returns, so it survives the process dying (SIGKILL, OOM); only an operating-system
-crash or power loss can lose the last commits, in exchange for no fsync per message. Driver errors become ``Unavailable``, except ``IntegrityError``, which callers use
-to detect a unique-key clash.
+crash or power loss can lose the last commits, in exchange for no fsync per message.
+Driver errors become ``Unavailable``, except ``IntegrityError``, which callers use to detect a
+unique-key clash.
 """
 
 from __future__ import annotations
