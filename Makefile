@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
-.PHONY: help run token test test-unit deps infra-up up down status lint migrate
+.PHONY: help run token test test-unit deps infra-up up down status lint migrate bench
 
 help:
 	@echo "make run            single-node Parley on http://127.0.0.1:8000 (nothing to install)"
@@ -14,6 +14,7 @@ help:
 	@echo "make up / make down the full local cluster (engines, 2 gateways, worker, presence, nginx)"
 	@echo "make infra-up       only the engines (Redis, Kafka, Cassandra)"
 	@echo "make lint           ruff"
+	@echo "make bench          gateway vs the reference server, persistence pipeline (~5 min)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +53,9 @@ down:
 
 status:
 	@bash deploy/local/cluster.sh status
+
+bench: $(STAMP)
+	@bash bench/run.sh
 
 lint: deps
 	@$(VENV)/bin/ruff check services tests

@@ -2,7 +2,8 @@
 
 ``/healthz`` answers 200 while the process runs (liveness). ``/readyz`` runs the service's
 readiness checks (each a coroutine returning bool, bounded by a timeout) and answers 503
-naming the failing ones. ``/metrics`` is the Prometheus text exposition of the default registry.
+when a required one fails, 200 ``degraded`` when only optional ones do. ``/metrics`` is the
+Prometheus text exposition of the default registry.
 """
 
 from __future__ import annotations
@@ -34,17 +35,24 @@ async def run_checks(checks: Mapping[str, Check], timeout: float = 3.0) -> dict[
     return dict(zip(names, results, strict=True))
 
 
-def health_routes(checks: Mapping[str, Check]) -> list[Route]:
+def health_routes(
+    checks: Mapping[str, Check], optional: frozenset[str] = frozenset()
+) -> list[Route]:
+    """``optional`` checks are reported but do not make the service unready (it still does
+    useful work without them, e.g. a gateway relays chat while Cassandra is down)."""
+
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
         results = await run_checks(checks)
-        ready = all(results.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "checks": results},
-            status_code=200 if ready else 503,
-        )
+        ready = all(ok for name, ok in results.items() if name not in optional)
+        degraded = sorted(name for name, ok in results.items() if not ok and name in optional)
+        status = ("degraded" if degraded else "ready") if ready else "not ready"
+        body = {"status": status, "checks": results}
+        if degraded:
+            body["degraded"] = degraded
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

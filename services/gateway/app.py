@@ -31,6 +31,9 @@ from .files_http import file_routes
 from .notifications import NotificationsNamespace
 
 log = logging.getLogger("parley.gateway")
+# Cassandra down costs history, registration and files, but chat still flows (Kafka takes the
+# messages): such a gateway stays in rotation and says "degraded".
+OPTIONAL_CHECKS = frozenset({"store", "users"})
 
 
 class Gateway:
@@ -60,7 +63,7 @@ class Gateway:
         if hasattr(self.parts.manager, "healthy"):  # cluster mode: Redis fan-out subscribed
             checks["fanout"] = self.parts.manager.healthy
         self.http = Starlette(
-            routes=health_routes(checks)
+            routes=health_routes(checks, optional=OPTIONAL_CHECKS)
             + auth_routes(self)
             + file_routes(self)
             + ui_routes(settings),

@@ -17,6 +17,7 @@ import socketio
 
 from services.common.ratelimit import MemoryRateLimiter, RateLimiter
 from services.common.ratelimit_redis import RedisRateLimiter
+from services.common.redis_io import redis_client
 from services.common.settings import Settings
 from services.persistence.files import FileStore
 from services.persistence.ports import MessageLog, MessageStore
@@ -146,13 +147,7 @@ def build(settings: Settings) -> Components:
         settings.cassandra_keyspace,
     )
     manager = FanoutManager(settings.redis_url, channel=settings.socketio_channel)
-    redis = aioredis.Redis.from_url(
-        settings.redis_url,
-        decode_responses=True,
-        socket_timeout=5,
-        socket_connect_timeout=5,
-        health_check_interval=10,
-    )
+    redis = redis_client(settings.redis_url)
     recent = RedisRecentLog(redis, settings.redis_prefix)
     return Components(
         manager=manager,

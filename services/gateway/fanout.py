@@ -14,12 +14,21 @@ import logging
 
 import socketio
 
+from services.common.redis_io import redis_client
+
 log = logging.getLogger("parley.gateway.fanout")
 MAX_RETRY_S = 2.0
 
 
 class FanoutManager(socketio.AsyncRedisManager):
     listening = False
+
+    def _redis_connect(self) -> None:
+        """One client for publishing and the subscription, on a blocking pool: a burst of
+        emits waits for a connection instead of failing with "Too many connections"."""
+        self.redis = redis_client(self.redis_url, decode=False, socket_timeout=None)
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.connected = True
 
     async def _redis_listen_with_retries(self):
         delay = 0.2

@@ -13,7 +13,11 @@ from cassandra.cluster import (
     ResponseFuture,
     Session,
 )
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import (
+    DCAwareRoundRobinPolicy,
+    ExponentialReconnectionPolicy,
+    TokenAwarePolicy,
+)
 from cassandra.query import Statement
 
 from services.common.errors import Unavailable
@@ -32,6 +36,8 @@ def make_cluster(settings: Settings) -> Cluster:
         contact_points=settings.cassandra_host_list,
         port=settings.cassandra_port,
         protocol_version=PROTOCOL_VERSION,
+        # back within seconds of a node returning (the driver's default waits up to 10 min)
+        reconnection_policy=ExponentialReconnectionPolicy(base_delay=0.5, max_delay=5.0),
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=settings.cassandra_timeout_seconds,
         control_connection_timeout=settings.cassandra_timeout_seconds,

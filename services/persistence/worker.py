@@ -158,6 +158,7 @@ class PersistenceWorker:
                 delay = backoff(attempt)
                 attempt += 1
                 metrics.RETRIES.inc()
+                await self._update_lag()  # the backlog keeps growing while the store is down
                 log.warning("store write failed (%s); retry %d in %.2fs", exc, attempt, delay)
                 await asyncio.sleep(delay)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
+from services.common.redis_io import redis_client
 from services.common.settings import Settings
 from services.common.web import configure_logging, health_routes, uvicorn_server
 
@@ -28,7 +28,7 @@ async def main() -> None:
         settings.presence_scope,
     )
     await store.start()
-    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    redis = redis_client(settings.redis_url)
     reaper = Reaper(settings, store, redis)
     app = Starlette(routes=health_routes({"redis": store.healthy}) + api_routes(store))
     server = uvicorn_server(app, settings.host, settings.port, settings.log_level)

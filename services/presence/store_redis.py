@@ -35,6 +35,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
+from services.common.redis_io import redis_client
 
 from .ports import OnlineUser, Session, UserPresence
 
@@ -252,13 +253,7 @@ class RedisPresenceStore:
         self._redis: aioredis.Redis | None = None
 
     async def start(self) -> None:
-        self._redis = aioredis.Redis.from_url(
-            self._url,
-            decode_responses=True,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            health_check_interval=10,
-        )
+        self._redis = redis_client(self._url)
         scripts = {
             "connect": CONNECT,
             "disconnect": DISCONNECT,
