@@ -58,5 +58,5 @@ bench: $(STAMP)
 	@bash bench/run.sh
 
 lint: deps
-	@$(VENV)/bin/ruff check services tests
-	@$(VENV)/bin/ruff format --check services tests
+	@$(VENV)/bin/ruff check services tests bench
+	@$(VENV)/bin/ruff format --check services tests bench

@@ -14,9 +14,12 @@ def banner(settings: Settings) -> str:
     url = f"http://{settings.host}:{settings.port}"
     lines = [
         f"Parley gateway ({settings.mode} mode) on {url}",
-        f"  Socket.IO: {url}/socket.io/  namespace /chat",
+        f"  Socket.IO: {url}/socket.io/  namespaces /chat /notifications /admin",
+        f"  HTTP:      POST {url}/auth/register  POST {url}/auth/login  GET {url}/files/<id>",
         f"  probes:    {url}/healthz  {url}/readyz  {url}/metrics",
     ]
+    if settings.admin_ui_password:
+        lines.append(f"  Admin UI:  {url}/admin-ui/  (namespace {settings.admin_ui_namespace})")
     if settings.single_node:
         lines += [
             f"  storage:   SQLite at {settings.sqlite_path}",
