@@ -20,6 +20,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from .model import is_text
 from .settings import Settings
 
 AUTH_REQUIRED = "Authentication required"
@@ -48,17 +49,6 @@ class AuthError(Exception):
 
 class SigningUnavailable(Exception):
     """This process cannot sign tokens: RS256 without a usable ``PARLEY_JWT_PRIVATE_KEY``."""
-
-
-def _text(value: object) -> bool:
-    """A string UTF-8 can encode (JSON lets a token carry lone surrogates)."""
-    if not isinstance(value, str):
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def extract_token(auth: object) -> str | None:
@@ -91,10 +81,10 @@ def verify_token(token: str | None, settings: Settings) -> Identity:
         user_id = claims.get("userId")
     if isinstance(user_id, int) and not isinstance(user_id, bool):
         user_id = str(user_id)
-    if not _text(user_id) or not user_id or len(user_id) > 200 or ":" in user_id:
+    if not is_text(user_id) or not user_id or len(user_id) > 200 or ":" in user_id:
         raise AuthError(INVALID_TOKEN, "invalid_subject")
     username = claims.get("username")
-    if not _text(username) or not username:
+    if not is_text(username) or not username:
         username = user_id
     role = claims.get("role") if isinstance(claims.get("role"), str) else "user"
     return Identity(user_id=user_id, username=username, role=role)

@@ -20,13 +20,7 @@ log = logging.getLogger("parley.presence")
 async def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    store = RedisPresenceStore(
-        settings.redis_url,
-        settings.redis_prefix,
-        settings.socketio_channel,
-        int(settings.presence_grace_seconds * 1000),
-        settings.presence_scope,
-    )
+    store = RedisPresenceStore.from_settings(settings)
     await store.start()
     redis = redis_client(settings.redis_url)
     reaper = Reaper(settings, store, redis)

@@ -36,6 +36,7 @@ from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
 from services.common.redis_io import redis_client
+from services.common.settings import Settings
 
 from .ports import OnlineUser, Session, UserPresence
 
@@ -251,6 +252,16 @@ class RedisPresenceStore:
         self._channel = channel
         self._grace_ms = grace_ms
         self._redis: aioredis.Redis | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RedisPresenceStore:
+        return cls(
+            settings.redis_url,
+            settings.redis_prefix,
+            settings.socketio_channel,
+            int(settings.presence_grace_seconds * 1000),
+            settings.presence_scope,
+        )
 
     async def start(self) -> None:
         self._redis = redis_client(self._url)
