@@ -27,6 +27,7 @@ from services.presence.ports import PresenceStore
 
 from .control import ControlBus, MemoryControlBus, RedisControlBus
 from .dedupe import ClaimStore, MemoryClaims, RedisClaims
+from .emit import DirectEmitManager
 from .stats import MemoryStatsBoard, RedisStatsBoard, StatsBoard
 
 log = logging.getLogger("parley.gateway")
@@ -116,7 +117,7 @@ def build(settings: Settings) -> Components:
         )
         sqlite = SqliteMessageStore(settings.sqlite_path)
         return Components(
-            manager=socketio.AsyncManager(),
+            manager=DirectEmitManager(),
             log=sqlite,
             store=sqlite,
             presence=MemoryPresenceStore(

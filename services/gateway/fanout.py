@@ -16,11 +16,16 @@ import socketio
 
 from services.common.redis_io import redis_client
 
+from .emit import DirectEmitManager
+
 log = logging.getLogger("parley.gateway.fanout")
 MAX_RETRY_S = 2.0
 
 
-class FanoutManager(socketio.AsyncRedisManager):
+class FanoutManager(socketio.AsyncRedisManager, DirectEmitManager):
+    """Local delivery goes through ``DirectEmitManager.emit`` (it follows the pub/sub manager
+    in the method resolution order)."""
+
     listening = False
 
     def _redis_connect(self) -> None:
