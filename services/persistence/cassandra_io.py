@@ -55,6 +55,34 @@ async def connect(settings: Settings, keyspace: str | None = None) -> tuple[Clus
     return cluster, session
 
 
+_SHARED: dict[tuple, list] = {}  # (hosts, port) -> [cluster, session, users]
+_SHARED_LOCK = asyncio.Lock()
+
+
+async def acquire(settings: Settings) -> tuple[tuple, Session]:
+    """A session shared by every adapter of this process that talks to the same cluster (a
+    session is thread-safe and pools its own connections); release it with ``release``."""
+    key = (tuple(settings.cassandra_host_list), settings.cassandra_port)
+    async with _SHARED_LOCK:
+        entry = _SHARED.get(key)
+        if entry is None:
+            cluster, session = await connect(settings)
+            entry = _SHARED[key] = [cluster, session, 0]
+        entry[2] += 1
+        return key, entry[1]
+
+
+async def release(key: tuple) -> None:
+    async with _SHARED_LOCK:
+        entry = _SHARED.get(key)
+        if entry is None:
+            return
+        entry[2] -= 1
+        if entry[2] <= 0:
+            del _SHARED[key]
+            await asyncio.to_thread(entry[0].shutdown)
+
+
 def execute(session: Session, query: str | Statement, params: Any = None) -> asyncio.Future:
     """Run a statement; the returned future resolves to the rows of the first page."""
     loop = asyncio.get_running_loop()
@@ -77,8 +105,8 @@ def execute(session: Session, query: str | Statement, params: Any = None) -> asy
 
 
 class CassandraAdapter:
-    """Base of the Cassandra adapters: one cluster connection, prepared statements, and one
-    way to run them.
+    """Base of the Cassandra adapters: a shared cluster connection (``acquire``), prepared
+    statements, and one way to run them.
 
     Subclasses prepare their statements in ``_prepare``; the session is published only after
     every statement exists, so a call before ``start`` finished raises ``Unavailable``
@@ -87,22 +115,21 @@ class CassandraAdapter:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._cluster: Cluster | None = None
+        self._shared: tuple | None = None
         self._session: Session | None = None
 
     async def _prepare(self, session: Session, keyspace: str) -> None:
         raise NotImplementedError
 
     async def start(self) -> None:
-        cluster, session = await connect(self._settings)
-        self._cluster = cluster
+        self._shared, session = await acquire(self._settings)
         await self._prepare(session, self._settings.cassandra_keyspace)
         self._session = session
 
     async def close(self) -> None:
-        if self._cluster is not None:
-            cluster, self._cluster, self._session = self._cluster, None, None
-            await asyncio.to_thread(cluster.shutdown)
+        if self._shared is not None:
+            shared, self._shared, self._session = self._shared, None, None
+            await release(shared)
 
     async def _q(self, stmt: Any, params: Any = None) -> list:
         if self._session is None:
