@@ -328,6 +328,8 @@ class ChatNamespace:
         room_id, message_id = parse_read(payload)
         await self.require_member(sid, identity, room_id)
         await self.rate_limit("chat:read", identity.user_id)
+        if not await self.parts.store.contains(room_id, message_id):
+            raise ChatError(Code.NOT_FOUND, f"no message {message_id} in {room_id}")
         receipt = Receipt(room_id, message_id, identity.user_id, now_ms())
         await self.parts.recent.add_reader(receipt)
         await self.parts.log.append(receipt)

@@ -50,6 +50,10 @@ class MessageStore(Protocol):
         """The newest ``limit`` messages of the room, oldest-first."""
         ...
 
+    async def contains(self, room_id: str, message_id: str) -> bool:
+        """True if the room has the message (a point read)."""
+        ...
+
     async def after(self, room_id: str, since_id: str, cap: int) -> tuple[list[Message], bool]:
         """The first ``cap`` messages with id > ``since_id``; True if more remain."""
         ...

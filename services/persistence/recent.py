@@ -31,6 +31,8 @@ class RecentLog(Protocol):
 
     async def newest(self, room_id: str, limit: int) -> list[Message]: ...
 
+    async def contains(self, room_id: str, message_id: str) -> bool: ...
+
     async def after(self, room_id: str, since_id: str, limit: int) -> list[Message]: ...
 
     async def before(self, room_id: str, before_id: str | None, limit: int) -> list[Message]: ...
@@ -78,6 +80,11 @@ class ReadYourWritesStore:
             self.inner.recent(room_id, limit), self.recent_log.newest(room_id, limit)
         )
         return await self._with_readers(room_id, merge(stored, recent)[-limit:])
+
+    async def contains(self, room_id: str, message_id: str) -> bool:
+        return await self.recent_log.contains(room_id, message_id) or await self.inner.contains(
+            room_id, message_id
+        )
 
     async def after(self, room_id: str, since_id: str, cap: int) -> tuple[list[Message], bool]:
         (stored, more), recent = await asyncio.gather(

@@ -76,6 +76,16 @@ class RedisRecentLog:
     async def newest(self, room_id: str, limit: int) -> list[Message]:
         return await self._range(self._room(room_id), "+", "-", 0, limit, rev=True)
 
+    async def contains(self, room_id: str, message_id: str) -> bool:
+        # the member of an id is "<id>\x1f<record>": between "<id>" and "<id>\x7f"
+        try:
+            found = await self._redis.zrangebylex(
+                self._room(room_id), f"[{message_id}", f"({message_id}\x7f", 0, 1
+            )
+        except RedisError as exc:
+            raise Unavailable(f"redis: {exc}") from exc
+        return bool(found)
+
     async def after(self, room_id: str, since_id: str, limit: int) -> list[Message]:
         # every member of an id > since_id sorts after since_id + "\x7f" (ids are fixed width)
         return await self._range(self._room(room_id), f"({since_id}\x7f", "+", 0, limit, rev=False)

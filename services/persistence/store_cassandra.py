@@ -72,6 +72,11 @@ class CassandraMessageStore(CassandraAdapter):
             prepare, base + " AND message_id > ? ORDER BY message_id ASC LIMIT ?"
         )
         self._before = await asyncio.to_thread(prepare, base + " AND message_id < ? LIMIT ?")
+        self._one = await asyncio.to_thread(
+            prepare,
+            f"SELECT message_id FROM {ks}.messages WHERE room_id = ? AND bucket = ? "
+            "AND message_id = ?",
+        )
         self._insert_receipt = await asyncio.to_thread(
             prepare,
             f"INSERT INTO {ks}.read_receipts (room_id, bucket, message_id, user_id, read_at) "
@@ -173,6 +178,9 @@ class CassandraMessageStore(CassandraAdapter):
                 break
         has_more = len(found) > limit
         return await self._with_readers(room_id, found[:limit][::-1]), has_more
+
+    async def contains(self, room_id: str, message_id: str) -> bool:
+        return bool(await self._q(self._one, (room_id, bucket_of(message_id), message_id)))
 
     async def after(self, room_id: str, since_id: str, cap: int) -> tuple[list[Message], bool]:
         start = bucket_of(since_id)

@@ -44,6 +44,10 @@ class MemoryMessageStore:
     async def recent(self, room_id: str, limit: int) -> list[Message]:
         return [self._get(i) for i in self._ids(room_id)[-limit:]]
 
+    async def contains(self, room_id: str, message_id: str) -> bool:
+        found = self._by_id.get(message_id)
+        return found is not None and found.room_id == room_id
+
     async def after(self, room_id: str, since_id: str, cap: int) -> tuple[list[Message], bool]:
         ids = self._ids(room_id)
         start = bisect.bisect_right(ids, since_id)

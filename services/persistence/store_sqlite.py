@@ -140,6 +140,14 @@ class SqliteMessageStore:
         )
         return rows[::-1]
 
+    async def contains(self, room_id: str, message_id: str) -> bool:
+        row = await self._run(
+            lambda db: db.execute(
+                "SELECT 1 FROM messages WHERE room_id=? AND id=?", (room_id, message_id)
+            ).fetchone()
+        )
+        return row is not None
+
     async def after(self, room_id: str, since_id: str, cap: int) -> tuple[list[Message], bool]:
         rows = await self._select(
             f"SELECT {_COLUMNS} FROM messages WHERE room_id=? AND id>? ORDER BY id LIMIT ?",

@@ -119,3 +119,11 @@ class MessageStoreContract:
         assert after[-1].read_by == (msgs[2].user_id, "amy")
         page, _ = await store.before(r, None, 10)
         assert page[0].to_wire()["readBy"][0] == msgs[0].user_id
+
+    async def test_contains_is_per_room(self, store):
+        r, other = room(), room()
+        msgs = make_messages(r, 2, step=11 * DAY)
+        await store.write(msgs)
+        assert await store.contains(r, msgs[0].id) and await store.contains(r, msgs[1].id)
+        assert not await store.contains(other, msgs[0].id)
+        assert not await store.contains(r, make_messages(r, 1, start=1_700_000_000.0)[0].id)

@@ -131,6 +131,12 @@ async def test_read_receipts_are_relayed_and_persisted_in_read_by(system):
     assert relayed == {"userId": b_user, "messageId": mid, "roomId": room}
     assert b.received("chat:read") == []
     assert await b.call("chat:read", {"roomId": room, "messageId": "nope"}) == INVALID
+    unknown = "0" * 26  # a well-formed id that no message has
+    assert await b.call("chat:read", {"roomId": room, "messageId": unknown}) == {
+        "status": "error",
+        "error": "Not found",
+        "code": "not_found",
+    }
 
     async def read_by():
         page = await a.call("chat:history", {"roomId": room})

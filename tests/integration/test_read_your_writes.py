@@ -52,6 +52,8 @@ async def test_withdrawn_message_disappears_and_readers_merge(parts):
     await recent.add(refused)
     await recent.remove(refused)
     await recent.add_reader(Receipt(room, kept.id, "reader", 1))
+    assert await store.contains(room, kept.id) and not await store.contains(room, refused.id)
+    assert not await store.contains("elsewhere", kept.id)
     (got,) = await store.recent(room, 10)
     assert got.id == kept.id and got.read_by == (kept.user_id, "reader")
     assert got.attachment == {"id": "f", "url": "/files/f"}
