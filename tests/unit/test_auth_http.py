@@ -9,8 +9,6 @@ from types import SimpleNamespace
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 
 from services.common.auth import verify_token
@@ -19,6 +17,7 @@ from services.common.ratelimit import MemoryRateLimiter
 from services.common.settings import Settings, SettingsError
 from services.gateway.auth_http import MAX_BODY_BYTES, auth_routes
 from services.persistence.users import MemoryUserStore
+from tests.support.keys import rsa_pems
 
 FAST = {"PARLEY_PASSWORD_BCRYPT_ROUNDS": "4"}
 UNAVAILABLE = {"error": "Temporarily unavailable, retry", "code": "unavailable"}
@@ -209,21 +208,6 @@ async def test_backends_down_answer_503_unavailable():
     async with client(app) as http:
         r = await login(http, unique())
         assert r.status_code == 503 and r.json() == UNAVAILABLE
-
-
-def rsa_pems():
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 async def test_rs256_login_signs_with_the_private_key_or_answers_503_without_it():

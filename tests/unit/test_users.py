@@ -6,7 +6,7 @@ import time
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.common.auth import SigningUnavailable, issue_token, verify_token
 from services.common.ratelimit import Limit
@@ -23,6 +23,7 @@ from services.persistence.users import (
 from services.persistence.users_sqlite import SqliteUserStore
 from tests.contracts.store_contract import make_messages
 from tests.contracts.users_contract import UserStoreContract, make_user, name
+from tests.support.keys import rsa_pems
 
 # --- registration rules ---------------------------------------------------------------------
 
@@ -177,18 +178,7 @@ def test_parse_limit_gives_a_limit():
 
 @pytest.fixture(scope="module")
 def rsa_pair():
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    return rsa_pems()
 
 
 def test_rs256_tokens_are_signed_with_the_private_key(rsa_pair):
