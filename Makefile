@@ -26,11 +26,13 @@ node_modules/.installed: package.json package-lock.json
 
 deps: $(STAMP) node_modules/.installed
 
+DEV_SECRET = PARLEY_JWT_SECRET="$$(bash deploy/local/secret.sh)"
+
 run: deps
-	@PARLEY_MODE=single $(PY) -m services.gateway
+	@$(DEV_SECRET) PARLEY_MODE=single $(PY) -m services.gateway
 
 token: deps
-	@$(PY) -m services.common.devtoken $(USER)
+	@$(DEV_SECRET) $(PY) -m services.common.devtoken $(USER)
 
 test: deps
 	@bash deploy/local/test.sh

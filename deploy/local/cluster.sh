@@ -4,14 +4,30 @@
 #   persistence worker (probes :8011), presence service (:8012), nginx on :8080 (ip_hash).
 # Every process we start has a pid file under .run/pids and a log under .run/logs;
 # `down` stops exactly those, then nginx, then the engines.
+#
+# A second stack beside the first (a helper's or a test's), sharing the running engines:
+#   PARLEY_CLUSTER_PORT_BASE=8100  gateways :8101/:8102, worker :8111, presence :8112, nginx :8180
+#   PARLEY_CLUSTER_DIR=<dir>       its pids, logs and nginx state (default: .run)
+#   PARLEY_CLUSTER_KEEP_ENGINES=1  `down` leaves the engines running
+# The JWT secret: PARLEY_JWT_SECRET if set, else one generated once into .run/jwt-secret.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-RUN_DIR="${PARLEY_RUN_DIR:-$REPO/.run}"
+ENGINE_RUN_DIR="${PARLEY_RUN_DIR:-$REPO/.run}"
+RUN_DIR="${PARLEY_CLUSTER_DIR:-$ENGINE_RUN_DIR}"
 PY="$REPO/.venv/bin/python"
-export PARLEY_JWT_SECRET="${PARLEY_JWT_SECRET:-parley-dev-secret-change-me-in-production}"
-SERVICES=(gateway-1:gateway:8001 gateway-2:gateway:8002 persistence:persistence:8011
-          presence:presence:8012)
+BASE="${PARLEY_CLUSTER_PORT_BASE:-8000}"
+[[ $BASE =~ ^[0-9]+$ ]] || { echo "PARLEY_CLUSTER_PORT_BASE: '$BASE' is not a number" >&2; exit 2; }
+SERVICES=(gateway-1:gateway:$((BASE + 1)) gateway-2:gateway:$((BASE + 2))
+          persistence:persistence:$((BASE + 11)) presence:presence:$((BASE + 12)))
+NGINX_PORT=$((BASE + 80))
+SECRET_FILE="$ENGINE_RUN_DIR/jwt-secret"
+
+# The development secret (deploy/local/secret.sh: made once, kept), unless one is set.
+jwt_secret() {
+  PARLEY_JWT_SECRET="$(bash "$HERE/secret.sh")"
+  export PARLEY_JWT_SECRET
+}
 
 log() { echo "[cluster] $*"; }
 
@@ -54,6 +70,7 @@ stop_service() {
 }
 
 up() {
+  jwt_secret
   bash "$HERE/bootstrap.sh"
   bash "$HERE/infra.sh" up
   (cd "$REPO" && "$PY" -m services.persistence.migrate)
@@ -65,27 +82,28 @@ up() {
     IFS=: read -r name _ port <<<"$spec"
     wait_ready "$name" "$port"
   done
-  PARLEY_GATEWAY_PORTS="8001 8002" bash "$HERE/nginx.sh" up
+  PARLEY_RUN_DIR="$RUN_DIR" PARLEY_NGINX_PORT=$NGINX_PORT \
+    PARLEY_GATEWAY_PORTS="$((BASE + 1)) $((BASE + 2))" bash "$HERE/nginx.sh" up
   cat <<TXT
 
 Parley cluster is up.
-  clients (nginx, sticky): http://127.0.0.1:8080   namespace /chat
-  gateways:                http://127.0.0.1:8001  http://127.0.0.1:8002
-  persistence probes:      http://127.0.0.1:8011/readyz   presence: http://127.0.0.1:8012
-  JWT secret in use:       PARLEY_JWT_SECRET=$PARLEY_JWT_SECRET
-  token:                   make token USER=alice
+  clients (nginx, sticky): http://127.0.0.1:$NGINX_PORT   namespace /chat
+  gateways:                http://127.0.0.1:$((BASE + 1))  http://127.0.0.1:$((BASE + 2))
+  persistence probes:      http://127.0.0.1:$((BASE + 11))/readyz   presence: http://127.0.0.1:$((BASE + 12))
+  JWT secret:              generated once, in $SECRET_FILE (or PARLEY_JWT_SECRET if you set it)
+  token:                   make token USER=alice   (uses that secret)
   logs:                    $RUN_DIR/logs/
   stop everything:         make down
 TXT
 }
 
 down() {
-  bash "$HERE/nginx.sh" down || true
+  PARLEY_RUN_DIR="$RUN_DIR" PARLEY_NGINX_PORT=$NGINX_PORT bash "$HERE/nginx.sh" down || true
   for ((i=${#SERVICES[@]}-1; i>=0; i--)); do
     IFS=: read -r name _ _ <<<"${SERVICES[$i]}"
     stop_service "$name"
   done
-  bash "$HERE/infra.sh" down
+  if [[ -z ${PARLEY_CLUSTER_KEEP_ENGINES:-} ]]; then bash "$HERE/infra.sh" down; fi
 }
 
 status() {
@@ -94,6 +112,7 @@ status() {
     if alive "$name"; then echo "$name running pid $(pid_of "$name") port $port"
     else echo "$name stopped"; fi
   done
+  PARLEY_RUN_DIR="$RUN_DIR" PARLEY_NGINX_PORT=$NGINX_PORT bash "$HERE/nginx.sh" status || true
   bash "$HERE/infra.sh" status
 }
 
