@@ -26,7 +26,14 @@ bash "$HERE/infra.sh" up
 if (($#)); then
   .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 else
-  # Fault tests restart shared engines, so they run last.
-  .venv/bin/python -m pytest -q -p no:cacheprovider --durations=10 \
-    tests/unit tests/integration tests/e2e tests/faults
+  # Every test folder, cheapest first; fault tests restart shared engines, so they run last.
+  layers=(tests/unit tests/integration tests/e2e)
+  for dir in tests/*/; do
+    dir=${dir%/}
+    case " ${layers[*]} tests/faults tests/support tests/contracts tests/js " in
+      *" $dir "*) ;;
+      *) layers+=("$dir") ;;
+    esac
+  done
+  .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 "${layers[@]}" tests/faults
 fi
