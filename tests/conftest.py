@@ -28,6 +28,8 @@ def engine_env() -> dict[str, str]:
         "PARLEY_KAFKA_PARTITIONS": "3",
         "PARLEY_CASSANDRA_KEYSPACE": f"t{RUN_ID}",
         "PARLEY_LOG_LEVEL": "info",
+        # cluster mode refuses the public development default and short secrets
+        "PARLEY_JWT_SECRET": f"test-secret-{RUN_ID}-{uuid.uuid4().hex}",
     }
 
 

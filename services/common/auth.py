@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
+import uuid
 from dataclasses import dataclass
 
 import jwt
@@ -32,6 +33,8 @@ class Identity:
     user_id: str
     username: str
     role: str = "user"
+    jti: str | None = None  # the token's id, when it has one (revocable by admin:kick)
+    exp: int = 0  # the token's expiry, epoch seconds
 
     @property
     def is_admin(self) -> bool:
@@ -64,13 +67,20 @@ def verify_token(token: str | None, settings: Settings) -> Identity:
     if not token:
         raise AuthError(AUTH_REQUIRED, "auth_required")
     key = settings.jwt_public_key if settings.jwt_algorithm == "RS256" else settings.jwt_secret
+    required = ["exp"]
+    if settings.jwt_audience:
+        required.append("aud")
+    if settings.jwt_issuer:
+        required.append("iss")
     try:
         claims = jwt.decode(
             token,
             key,
             algorithms=[settings.jwt_algorithm],
             leeway=settings.jwt_leeway_seconds,
-            options={"require": ["exp"]},
+            audience=settings.jwt_audience or None,
+            issuer=settings.jwt_issuer or None,
+            options={"require": required, "verify_aud": bool(settings.jwt_audience)},
         )
     except jwt.ExpiredSignatureError:
         raise AuthError(INVALID_TOKEN, "token_expired") from None
@@ -81,13 +91,23 @@ def verify_token(token: str | None, settings: Settings) -> Identity:
         user_id = claims.get("userId")
     if isinstance(user_id, int) and not isinstance(user_id, bool):
         user_id = str(user_id)
-    if not is_text(user_id) or not user_id or len(user_id) > 200 or ":" in user_id:
+    if not is_valid_subject(user_id):
         raise AuthError(INVALID_TOKEN, "invalid_subject")
     username = claims.get("username")
     if not is_text(username) or not username:
         username = user_id
     role = claims.get("role") if isinstance(claims.get("role"), str) else "user"
-    return Identity(user_id=user_id, username=username, role=role)
+    jti = claims.get("jti") if is_text(claims.get("jti")) and claims.get("jti") else None
+    exp = claims["exp"] if isinstance(claims.get("exp"), int) else 0
+    return Identity(user_id=user_id, username=username, role=role, jti=jti, exp=exp)
+
+
+def is_valid_subject(user_id: object) -> bool:
+    """A user id: 1..200 chars of text, without ``:`` (room names use it as a separator)
+    or ``#`` (reserved for names the server derives, never joinable)."""
+    return (
+        is_text(user_id) and 0 < len(user_id) <= 200 and ":" not in user_id and "#" not in user_id
+    )
 
 
 def issue_token(
@@ -109,9 +129,14 @@ def issue_token(
         "username": username or user_id,
         "iat": issued,
         "exp": issued + (ttl_seconds or settings.dev_token_ttl_seconds),
+        "jti": uuid.uuid4().hex,
     }
     if role:
         claims["role"] = role
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
     return jwt.encode(claims, key, algorithm=settings.jwt_algorithm)
 
 

@@ -12,6 +12,7 @@ class Code(StrEnum):
     NOT_FOUND = "not_found"
     TOO_LARGE = "too_large"
     UNAVAILABLE = "unavailable"
+    TOO_MANY_ROOMS = "too_many_rooms"
 
 
 TEXTS: dict[Code, str] = {
@@ -21,6 +22,7 @@ TEXTS: dict[Code, str] = {
     Code.NOT_FOUND: "Not found",
     Code.TOO_LARGE: "File too large",
     Code.UNAVAILABLE: "Temporarily unavailable, retry",
+    Code.TOO_MANY_ROOMS: "Too many rooms",
 }
 
 

@@ -14,6 +14,7 @@ from .errors import ChatError, Code
 from .ids import is_valid_id
 
 MAX_ROOM_ID_CHARS = 200
+RESERVED_ROOM_CHAR = "#"  # never in a client's room id or user id: derived names only
 MAX_CLIENT_MSG_ID_CHARS = 100
 
 
@@ -192,6 +193,8 @@ def is_text(value: object) -> bool:
 def parse_room_id(value: object) -> str:
     if not is_text(value) or not value.strip() or len(value) > MAX_ROOM_ID_CHARS:
         raise ChatError(Code.INVALID_MESSAGE, "roomId must be a non-empty string")
+    if RESERVED_ROOM_CHAR in value:  # the server's derived rooms (<room>#live, ...) use it
+        raise ChatError(Code.INVALID_MESSAGE, f"roomId must not contain {RESERVED_ROOM_CHAR!r}")
     return value
 
 

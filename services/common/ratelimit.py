@@ -69,9 +69,15 @@ class RateLimiter(Protocol):
 
     Guarantee: at most ``limit.count`` hits are allowed in any window of ``limit.window_ms``
     for a key, however many processes call concurrently (Redis: one Lua script per hit).
+    ``full`` says whether the next hit would be refused, without recording one (for limits
+    that count only failures, e.g. wrong passwords); ``reset`` forgets a key.
     """
 
     async def hit(self, key: str, limit: Limit, now_ms: int) -> bool: ...
+
+    async def full(self, key: str, limit: Limit, now_ms: int) -> bool: ...
+
+    async def reset(self, key: str) -> None: ...
 
 
 class MemoryRateLimiter:
@@ -86,6 +92,17 @@ class MemoryRateLimiter:
                 self._evict(now_ms, limit)
             log = self._logs[key] = deque()
         return allow(log, limit, now_ms)
+
+    async def full(self, key: str, limit: Limit, now_ms: int) -> bool:
+        log = self._logs.get(key)
+        if not log:
+            return False
+        while log and log[0] <= now_ms - limit.window_ms:
+            log.popleft()
+        return len(log) >= limit.count
+
+    async def reset(self, key: str) -> None:
+        self._logs.pop(key, None)
 
     def _evict(self, now_ms: int, limit: Limit) -> None:
         stale = [k for k, log in self._logs.items() if not log or log[-1] <= now_ms - 60_000]

@@ -20,10 +20,19 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
+# KEYS[1] the log; ARGV: now_ms, window_ms, count
+FULL = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 1 end
+return 0
+"""
+
 
 class RedisRateLimiter:
     def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self._redis = redis
         self._script = redis.register_script(HIT)
+        self._full = redis.register_script(FULL)
         self._prefix = f"{prefix}rl:"
         self._unique = f"{os.getpid()}-{id(self)}-"
         self._counter = itertools.count()
@@ -37,3 +46,18 @@ class RedisRateLimiter:
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
         return allowed == 1
+
+    async def full(self, key: str, limit: Limit, now_ms: int) -> bool:
+        try:
+            found = await self._full(
+                keys=[self._prefix + key], args=[now_ms, limit.window_ms, limit.count]
+            )
+        except RedisError as exc:
+            raise Unavailable(f"redis: {exc}") from exc
+        return found == 1
+
+    async def reset(self, key: str) -> None:
+        try:
+            await self._redis.delete(self._prefix + key)
+        except RedisError as exc:
+            raise Unavailable(f"redis: {exc}") from exc

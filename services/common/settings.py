@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 
 MODES = ("cluster", "single")
+# Accepted only in single-node mode (`make run` on a laptop); cluster mode refuses it.
+DEV_JWT_SECRET = "parley-dev-secret-change-me-in-production"
+MIN_HS256_SECRET_BYTES = 32  # RFC 7518 §3.2: a key at least as long as the hash output
 
 
 class SettingsError(ValueError):
@@ -28,18 +31,31 @@ class Settings:
     port: int = 8000
     pod_id: str = ""  # unique per process; default hostname + a random boot suffix
     log_level: str = "info"
-    cors_origins: str = "*"  # comma-separated origins allowed to open Socket.IO sessions
+    # Origins allowed to open Socket.IO sessions and call /auth (comma-separated); "" = the
+    # gateway's own origin only (the web client it serves); "*" = any origin, explicitly.
+    cors_origins: str = ""
+    cors_credentials: bool = False  # Access-Control-Allow-Credentials on allowed origins
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (IPs or CIDRs, comma-
+    # separated; "*" = any). Everyone else is keyed on its own address (per-IP limits).
+    trusted_proxies: str = "127.0.0.1"
+    metrics_port: int = 0  # > 0: /metrics only on this port (never routed by an ingress)
 
     # --- auth ---
-    jwt_secret: str = field(default="parley-dev-secret-change-me-in-production", repr=False)
+    jwt_secret: str = field(default=DEV_JWT_SECRET, repr=False)
     jwt_algorithm: str = "HS256"
     jwt_public_key: str = field(default="", repr=False)  # PEM, for RS256
     jwt_private_key: str = field(default="", repr=False)  # PEM, RS256: lets /auth/login sign
     jwt_leeway_seconds: int = 30
+    jwt_audience: str = ""  # when set, tokens must carry this `aud` (and get it at login)
+    jwt_issuer: str = ""  # when set, tokens must carry this `iss` (and get it at login)
     dev_token_ttl_seconds: int = 86400
     login_token_ttl_seconds: int = 86400  # lifetime of tokens from POST /auth/login
-    login_rate_limit: str = "5/60"  # login attempts per username (count/seconds)
+    login_rate_limit: str = "5/60"  # failed logins per (username, client IP) (count/seconds)
+    login_user_rate_limit: str = "100/900"  # failed logins per username, all IPs (ceiling)
     login_ip_rate_limit: str = "20/60"  # login attempts per client IP (count/seconds)
+    register_ip_rate_limit: str = "10/3600"  # registrations per client IP
+    register_rate_limit: str = "100/60"  # registrations per gateway process, all clients
+    hash_max_pending: int = 16  # bcrypt jobs waiting per process; more → 503 + Retry-After
     password_bcrypt_rounds: int = 12  # bcrypt cost (log2 rounds), 4..31
 
     # --- Redis: fan-out between gateways, presence ---
@@ -76,7 +92,11 @@ class Settings:
     history_default_limit: int = 50
     history_max_limit: int = 100
     resync_cap: int = 500
-    rate_limits: str = "chat:message=10/10,chat:typing=2/1,chat:read=30/10,chat:file=5/60"
+    rate_limits: str = (
+        "chat:message=10/10,chat:typing=2/1,chat:read=30/10,chat:file=5/60,"
+        "room:join=60/10,chat:history=30/10"
+    )
+    max_rooms_per_socket: int = 100  # room:join beyond it → too_many_rooms
     client_msg_id_ttl_seconds: int = 600
 
     # --- encryption at rest (off unless keys are given) ---
@@ -100,6 +120,10 @@ class Settings:
     @property
     def single_node(self) -> bool:
         return self.mode == "single"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def socketio_channel(self) -> str:
@@ -128,6 +152,24 @@ class Settings:
         settings.validate()
         return settings
 
+    def require_strong_secret(self) -> None:
+        """What a gateway checks before it serves (tokens are minted with this secret):
+        outside single-node mode, HS256 needs a secret that is neither the public development
+        default nor shorter than 32 bytes."""
+        if self.jwt_algorithm != "HS256" or self.single_node:
+            return
+        if self.jwt_secret == DEV_JWT_SECRET:
+            raise SettingsError(
+                "PARLEY_JWT_SECRET: the public development default is refused outside "
+                "single-node mode (anyone could mint admin tokens); set a random secret "
+                "of at least 32 bytes, e.g. `openssl rand -base64 48`"
+            )
+        if len(self.jwt_secret.encode()) < MIN_HS256_SECRET_BYTES:
+            raise SettingsError(
+                f"PARLEY_JWT_SECRET: {len(self.jwt_secret.encode())} bytes is too short for "
+                f"HS256 outside single-node mode; use at least {MIN_HS256_SECRET_BYTES}"
+            )
+
     def validate(self) -> None:
         if self.mode not in MODES:
             raise SettingsError(f"PARLEY_MODE: expected one of {MODES}, got {self.mode!r}")
@@ -139,10 +181,27 @@ class Settings:
             raise SettingsError("PARLEY_JWT_PUBLIC_KEY: required when PARLEY_JWT_ALGORITHM=RS256")
         if self.jwt_algorithm == "HS256" and not self.jwt_secret:
             raise SettingsError("PARLEY_JWT_SECRET: must not be empty")
-        from .ratelimit import parse_limit  # here: ratelimit imports this module
+        from .ratelimit import parse_limit, parse_limits  # here: ratelimit imports this module
 
         parse_limit(self.login_rate_limit, "PARLEY_LOGIN_RATE_LIMIT")
+        parse_limit(self.login_user_rate_limit, "PARLEY_LOGIN_USER_RATE_LIMIT")
         parse_limit(self.login_ip_rate_limit, "PARLEY_LOGIN_IP_RATE_LIMIT")
+        parse_limit(self.register_ip_rate_limit, "PARLEY_REGISTER_IP_RATE_LIMIT")
+        parse_limit(self.register_rate_limit, "PARLEY_REGISTER_RATE_LIMIT")
+        parse_limits(self.rate_limits)
+        if self.hash_max_pending < 1:
+            raise SettingsError("PARLEY_HASH_MAX_PENDING: must be positive")
+        if self.max_rooms_per_socket < 1:
+            raise SettingsError("PARLEY_MAX_ROOMS_PER_SOCKET: must be positive")
+        if not 0 <= self.metrics_port <= 65535 or (
+            self.metrics_port and self.metrics_port == self.port
+        ):
+            raise SettingsError(
+                f"PARLEY_METRICS_PORT: 0 or a port other than PARLEY_PORT, got {self.metrics_port}"
+            )
+        from .netaddr import parse_networks
+
+        parse_networks(self.trusted_proxies, "PARLEY_TRUSTED_PROXIES")
         if not 4 <= self.password_bcrypt_rounds <= 31:
             raise SettingsError(
                 f"PARLEY_PASSWORD_BCRYPT_ROUNDS: expected 4..31, got {self.password_bcrypt_rounds}"

@@ -3,7 +3,12 @@
 ``/healthz`` answers 200 while the process runs (liveness). ``/readyz`` runs the service's
 readiness checks (each a coroutine returning bool, bounded by a timeout) and answers 503
 when a required one fails, 200 ``degraded`` when only optional ones do. ``/metrics`` is the
-Prometheus text exposition of the default registry.
+Prometheus text exposition of the default registry — on the main port, or with
+``PARLEY_METRICS_PORT`` only on a port of its own (so an ingress that routes the main port can
+never expose it).
+
+``uvicorn_server`` trusts ``X-Forwarded-For`` / ``-Proto`` only from ``PARLEY_TRUSTED_PROXIES``
+(never uvicorn's environment default).
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from .settings import Settings
 
 Check = Callable[[], Awaitable[bool]]
 log = logging.getLogger("parley.web")
@@ -36,7 +43,9 @@ async def run_checks(checks: Mapping[str, Check], timeout: float = 3.0) -> dict[
 
 
 def health_routes(
-    checks: Mapping[str, Check], optional: frozenset[str] = frozenset()
+    checks: Mapping[str, Check],
+    optional: frozenset[str] = frozenset(),
+    metrics_port: int = 0,
 ) -> list[Route]:
     """``optional`` checks are reported but do not make the service unready (it still does
     useful work without them, e.g. a gateway relays chat while Cassandra is down)."""
@@ -57,22 +66,28 @@ def health_routes(
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    return [
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        Route("/metrics", metrics),
-    ]
+    routes = [Route("/healthz", healthz), Route("/readyz", readyz)]
+    if not metrics_port:
+        routes.append(Route("/metrics", metrics))
+    return routes
 
 
-def uvicorn_server(app, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
+def uvicorn_server(app, settings: Settings) -> uvicorn.Server:
+    """The service's server; also starts the separate metrics listener when configured."""
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.host)
+        log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
+    trusted = settings.trusted_proxies.strip()
     config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
-        log_level=log_level,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
         access_log=False,
         lifespan="on",
         ws="websockets-sansio",
+        proxy_headers=True,
+        forwarded_allow_ips=[h.strip() for h in trusted.split(",") if h.strip()] or [],
         timeout_graceful_shutdown=10,
     )
     return uvicorn.Server(config)

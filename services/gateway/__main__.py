@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
-from services.common.settings import Settings
+from services.common.settings import Settings, SettingsError
 from services.common.web import configure_logging, uvicorn_server
 
 from .app import Gateway
@@ -29,11 +30,16 @@ def banner(settings: Settings) -> str:
 
 
 async def main() -> None:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+        settings.require_strong_secret()
+    except SettingsError as exc:
+        print(f"parley gateway: configuration error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     configure_logging(settings.log_level)
     print(banner(settings), flush=True)
     gateway = Gateway(settings)
-    await uvicorn_server(gateway.asgi, settings.host, settings.port, settings.log_level).serve()
+    await uvicorn_server(gateway.asgi, settings).serve()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from services.common.auth import Identity
+from services.common.auth import Identity, is_valid_subject
 from services.common.errors import ChatError, Code
 from services.common.model import is_text
 from services.common.ratelimit import parse_limits
@@ -48,16 +48,20 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def parse_kick(payload: object) -> str:
-    """``{userId}``: a non-empty id without ``:`` (the rule tokens follow); numbers allowed."""
+def parse_kick(payload: object) -> tuple[str, bool]:
+    """``{userId, revoke?}``: a user id (the rule tokens follow; numbers allowed), and whether
+    the tokens of the user's sockets are revoked too."""
     if not isinstance(payload, dict):
         raise ChatError(Code.INVALID_MESSAGE, "admin:kick takes {userId}")
     user_id = payload.get("userId")
     if isinstance(user_id, int) and not isinstance(user_id, bool):
         user_id = str(user_id)
-    if not is_text(user_id) or not user_id or len(user_id) > MAX_USER_ID_CHARS or ":" in user_id:
+    if not is_valid_subject(user_id):
         raise ChatError(Code.INVALID_MESSAGE, "userId must be a user id")
-    return user_id
+    revoke = payload.get("revoke", False)
+    if not isinstance(revoke, bool):
+        raise ChatError(Code.INVALID_MESSAGE, "revoke must be a boolean")
+    return user_id, revoke
 
 
 def parse_broadcast(payload: object, max_chars: int) -> str:
@@ -152,6 +156,8 @@ class AdminNamespace:
 
     async def on_command(self, command: Command) -> None:
         if command.op == KICK:
+            if command.revoke:
+                await self.revoke_local(command.user_id)
             kicked = await self.disconnect_local(command.user_id)
             if kicked:
                 log.info(
@@ -160,6 +166,26 @@ class AdminNamespace:
                     command.user_id,
                     command.origin,
                 )
+
+    async def revoke_local(self, user_id: str) -> None:
+        """Deny the tokens this pod's sockets of ``user_id`` connected with, until they expire."""
+        held = {
+            (identity.jti, identity.exp)
+            for table in (
+                self.gateway.chat.identities,
+                self.gateway.notifications.identities,
+                self.identities,
+            )
+            for identity in list(table.values())
+            if identity.user_id == user_id and identity.jti is not None
+        }
+        for jti, exp in held:
+            try:
+                await self.parts.revocations.add(jti, exp)
+            except Exception as exc:  # still kick; the token lives until exp
+                log.error("could not revoke a token of user %s: %s", user_id, exc)
+        if held:
+            log.info("revoked %d tokens of user %s", len(held), user_id)
 
     async def disconnect_local(self, user_id: str) -> int:
         """Disconnect this pod's sockets of ``user_id`` in every namespace."""
@@ -175,7 +201,7 @@ class AdminNamespace:
     # --- handshake ------------------------------------------------------------------------
 
     async def connect(self, sid: str, environ: dict, auth: object = None) -> None:
-        identity = authenticate(auth, self.settings, admin_only=True)
+        identity = await authenticate(auth, self.settings, self.parts.revocations, admin_only=True)
         self.identities[sid] = identity
         metrics.CONNECTIONS.labels(NAMESPACE).inc()
         await self.sio.enter_room(sid, f"user:{identity.user_id}", namespace=NAMESPACE)
@@ -214,9 +240,10 @@ class AdminNamespace:
         }
 
     async def kick(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:
-        user_id = parse_kick(payload)
-        log.info("admin %s kicks user %s", identity.user_id, user_id)
-        reached = await self.parts.control.publish(Command(KICK, user_id, self.settings.pod_id))
+        user_id, revoke = parse_kick(payload)
+        log.info("admin %s kicks user %s (revoke=%s)", identity.user_id, user_id, revoke)
+        command = Command(KICK, user_id, self.settings.pod_id, revoke=revoke)
+        reached = await self.parts.control.publish(command)
         return {"status": "ok", "userId": user_id, "gateways": reached}
 
     async def broadcast(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:

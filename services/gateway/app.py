@@ -29,6 +29,7 @@ from .bootstrap import Components, build
 from .chat import ChatNamespace, now_ms
 from .files_http import file_routes
 from .notifications import NotificationsNamespace
+from .sio_server import ParleyServer
 
 log = logging.getLogger("parley.gateway")
 # Cassandra down costs history, registration and files, but chat still flows (Kafka takes the
@@ -40,14 +41,22 @@ class Gateway:
     def __init__(self, settings: Settings, parts: Components | None = None) -> None:
         self.settings = settings
         self.parts = parts or build(settings)
-        origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
-        self.sio = socketio.AsyncServer(
+        origins = settings.cors_origin_list
+        # room for one chat:file at the cap, base64-encoded over long-polling
+        frame_cap = settings.file_max_bytes * 4 // 3 + 64 * 1024
+        served = ["/chat", "/notifications", "/admin"]
+        if settings.admin_ui_password:
+            served.append(settings.admin_ui_namespace)
+        self.sio = ParleyServer(
+            served_namespaces=served,
+            max_buffered=frame_cap,
             async_mode="asgi",
             json=wire_json,
-            # room for one chat:file at the cap, base64-encoded over long-polling
-            max_http_buffer_size=settings.file_max_bytes * 4 // 3 + 64 * 1024,
+            max_http_buffer_size=frame_cap,
             client_manager=self.parts.manager,
-            cors_allowed_origins="*" if origins == ["*"] else origins,
+            # None: only the gateway's own origin (the web client it serves)
+            cors_allowed_origins="*" if origins == ["*"] else (origins or None),
+            cors_credentials=settings.cors_credentials,
             ping_interval=25,
             ping_timeout=20,
         )
@@ -63,7 +72,9 @@ class Gateway:
         if hasattr(self.parts.manager, "healthy"):  # cluster mode: Redis fan-out subscribed
             checks["fanout"] = self.parts.manager.healthy
         self.http = Starlette(
-            routes=health_routes(checks, optional=OPTIONAL_CHECKS)
+            routes=health_routes(
+                checks, optional=OPTIONAL_CHECKS, metrics_port=settings.metrics_port
+            )
             + auth_routes(self)
             + file_routes(self)
             + ui_routes(settings),
@@ -144,4 +155,6 @@ class Gateway:
 
 
 def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
-    return Gateway(settings or Settings.from_env()).asgi
+    settings = settings or Settings.from_env()
+    settings.require_strong_secret()
+    return Gateway(settings).asgi

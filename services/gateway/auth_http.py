@@ -6,10 +6,24 @@
 - login ``{username, password}``: 200 ``{token, userId, username, expiresAt}``. The token is
   the same JWT ``verify_token`` checks: ``sub`` = user id, and ``expiresAt`` is its ``exp``.
   A wrong password and an unknown user both get 401 ``invalid_credentials``, and both cost
-  one bcrypt check. Rate limited per client IP and per username (429 ``rate_limited`` with
-  ``Retry-After``), through the shared ``RateLimiter`` (Redis in cluster mode). The client
-  IP is the peer address; behind nginx, uvicorn takes it from ``X-Forwarded-For``
-  (``FORWARDED_ALLOW_IPS``).
+  one bcrypt check.
+
+Limits (429 ``rate_limited`` with ``Retry-After``, through the shared ``RateLimiter``, so
+Redis in cluster mode counts for every pod):
+- login, per client IP: every attempt (``PARLEY_LOGIN_IP_RATE_LIMIT``);
+- login, per (username, client IP): *failures* only (``PARLEY_LOGIN_RATE_LIMIT``), cleared by
+  a success — someone guessing a password from one address cannot lock the owner out from
+  another;
+- login, per username from all addresses: failures only, a looser ceiling
+  (``PARLEY_LOGIN_USER_RATE_LIMIT``) against distributed guessing; while it is full the
+  username's logins wait out the sliding window (``Retry-After``);
+- register, per client IP (``PARLEY_REGISTER_IP_RATE_LIMIT``) and for all clients
+  (``PARLEY_REGISTER_RATE_LIMIT``), both before any hashing.
+bcrypt runs on at most one thread per CPU with at most ``PARLEY_HASH_MAX_PENDING`` jobs
+waiting; beyond that 503 ``unavailable`` with ``Retry-After: 1``.
+
+The client IP is the peer address, or the ``X-Forwarded-For`` entry set by a proxy listed in
+``PARLEY_TRUSTED_PROXIES`` (uvicorn's proxy headers middleware, configured from it).
 
 Every error is ``{error: <human text>, code: <machine code>}``. A body that is too large
 (> 8 KiB) gets 413. A backend that is down (store, limiter) gets 503 ``unavailable``, and so
@@ -54,7 +68,7 @@ from services.persistence.users import (
 )
 
 from . import metrics
-from .passwords import Hasher
+from .passwords import Busy, Hasher
 
 if TYPE_CHECKING:
     from .app import Gateway
@@ -77,8 +91,9 @@ class Refusal(Exception):
         return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
-def unavailable() -> Refusal:
-    return Refusal(503, Code.UNAVAILABLE.value, TEXTS[Code.UNAVAILABLE])
+def unavailable(retry_after: int | None = None) -> Refusal:
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return Refusal(503, Code.UNAVAILABLE.value, TEXTS[Code.UNAVAILABLE], headers=headers)
 
 
 def rate_limited(limit: Limit) -> Refusal:
@@ -151,9 +166,18 @@ class AuthApi:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         settings = self.settings = gateway.settings
-        self.hasher = Hasher(settings.password_bcrypt_rounds)
-        self.user_limit = parse_limit(settings.login_rate_limit, "PARLEY_LOGIN_RATE_LIMIT")
+        self.hasher = Hasher(settings.password_bcrypt_rounds, max_pending=settings.hash_max_pending)
+        self.pair_limit = parse_limit(settings.login_rate_limit, "PARLEY_LOGIN_RATE_LIMIT")
+        self.user_ceiling = parse_limit(
+            settings.login_user_rate_limit, "PARLEY_LOGIN_USER_RATE_LIMIT"
+        )
         self.ip_limit = parse_limit(settings.login_ip_rate_limit, "PARLEY_LOGIN_IP_RATE_LIMIT")
+        self.register_ip_limit = parse_limit(
+            settings.register_ip_rate_limit, "PARLEY_REGISTER_IP_RATE_LIMIT"
+        )
+        self.register_limit = parse_limit(
+            settings.register_rate_limit, "PARLEY_REGISTER_RATE_LIMIT"
+        )
         self.can_sign = can_sign(settings)
 
     @property
@@ -168,6 +192,9 @@ class AuthApi:
                 response, outcome = await handler(request), "ok"
             except Refusal as refusal:
                 response, outcome = refusal.response(), refusal.code
+            except Busy as exc:
+                log.warning("%s: %s; answering 503", name, exc)
+                response, outcome = unavailable(retry_after=1).response(), "busy"
             except Unavailable as exc:
                 log.warning("%s: backend unavailable: %s", name, exc)
                 response, outcome = unavailable().response(), Code.UNAVAILABLE.value
@@ -185,6 +212,14 @@ class AuthApi:
             credentials = parse_registration(await read_json(request))
         except InvalidCredentials as exc:
             raise Refusal(400, exc.code, exc.text) from None
+        now_ms = int(time.time() * 1000)
+        limiter = self.parts.limiter
+        if not await limiter.hit(
+            f"register:ip:{client_ip(request)}", self.register_ip_limit, now_ms
+        ):
+            raise rate_limited(self.register_ip_limit)
+        if not await limiter.hit("register:all", self.register_limit, now_ms):
+            raise rate_limited(self.register_limit)
         users = self.parts.users
         if await users.by_username(credentials.username) is not None:
             raise taken()  # early, before paying for a hash; create() still decides races
@@ -205,13 +240,20 @@ class AuthApi:
         if not self.can_sign:
             raise unavailable()
         name_ok = is_valid_username(credentials.username)
-        await self._limit(client_ip(request), credentials.username if name_ok else None)
+        ip = client_ip(request)
+        buckets = self._failure_buckets(ip, credentials.username) if name_ok else []
+        await self._limit(ip, buckets)
         user = await self.parts.users.by_username(credentials.username) if name_ok else None
         # an unknown user costs the same bcrypt check as a wrong password: no timing oracle
         ok = await self.hasher.check(credentials.password, user.password_hash if user else None)
         if user is None or not ok:
-            log.debug("login refused from %s", client_ip(request))
+            log.debug("login refused from %s", ip)
+            now_ms = int(time.time() * 1000)
+            for key, limit in buckets:
+                await self.parts.limiter.hit(key, limit, now_ms)
             raise wrong_credentials()
+        if buckets:  # the owner got in from here: this address's failures are forgiven
+            await self.parts.limiter.reset(buckets[0][0])
         issued = int(time.time())
         ttl = self.settings.login_token_ttl_seconds
         try:
@@ -229,21 +271,28 @@ class AuthApi:
         }
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
-    async def _limit(self, ip: str, username: str | None) -> None:
-        """One hit per client IP, then per username; the first bucket that is full refuses."""
+    def _failure_buckets(self, ip: str, username: str) -> list[tuple[str, Limit]]:
+        """The failure counters of a login: (username, IP) first, then the username's."""
+        name = username_key(username)
+        return [
+            (f"login:fail:{name}:{ip}", self.pair_limit),
+            (f"login:fail:{name}", self.user_ceiling),
+        ]
+
+    async def _limit(self, ip: str, buckets: list[tuple[str, Limit]]) -> None:
+        """One hit per client IP (every attempt); then refuse if a failure bucket is full."""
         now_ms = int(time.time() * 1000)
         limiter = self.parts.limiter
         if not await limiter.hit(f"login:ip:{ip}", self.ip_limit, now_ms):
             raise rate_limited(self.ip_limit)
-        if username is not None:
-            key = f"login:user:{username_key(username)}"
-            if not await limiter.hit(key, self.user_limit, now_ms):
-                raise rate_limited(self.user_limit)
+        for key, limit in buckets:
+            if await limiter.full(key, limit, now_ms):
+                raise rate_limited(limit)
 
 
 def auth_routes(gateway: Gateway) -> list[BaseRoute]:
     api = AuthApi(gateway)
-    origins = [o.strip() for o in gateway.settings.cors_origins.split(",") if o.strip()]
+    origins = gateway.settings.cors_origin_list
     app = Starlette(
         routes=[
             Route("/register", api.endpoint("register", api.register), methods=["POST"]),
@@ -253,6 +302,7 @@ def auth_routes(gateway: Gateway) -> list[BaseRoute]:
             Middleware(
                 CORSMiddleware,
                 allow_origins=origins,
+                allow_credentials=gateway.settings.cors_credentials,
                 allow_methods=["POST"],
                 allow_headers=["Content-Type"],
             )

@@ -28,6 +28,7 @@ from services.presence.ports import PresenceStore
 from .control import ControlBus, MemoryControlBus, RedisControlBus
 from .dedupe import ClaimStore, MemoryClaims, RedisClaims
 from .emit import DirectEmitManager
+from .revocation import MemoryRevocations, RedisRevocations, Revocations
 from .stats import MemoryStatsBoard, RedisStatsBoard, StatsBoard
 
 log = logging.getLogger("parley.gateway")
@@ -47,6 +48,7 @@ class Components:
     control: ControlBus = field(default_factory=MemoryControlBus)  # started by /admin
     stats: StatsBoard = field(default_factory=MemoryStatsBoard)  # admin:stats reports
     users: UserStore = field(default_factory=MemoryUserStore)  # /auth/register, /auth/login
+    revocations: Revocations = field(default_factory=MemoryRevocations)  # kicked tokens
     _starters: list[asyncio.Task] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -163,4 +165,5 @@ def build(settings: Settings) -> Components:
         redis=redis,
         control=RedisControlBus(settings.redis_url, settings.redis_prefix),
         stats=RedisStatsBoard(redis, settings.redis_prefix),
+        revocations=RedisRevocations(redis, settings.redis_prefix, settings.jwt_leeway_seconds),
     )

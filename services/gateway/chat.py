@@ -91,6 +91,14 @@ class ChatNamespace:
     def session(self, sid: str, identity: Identity) -> Session:
         return Session(identity.user_id, identity.username, sid, self.settings.pod_id)
 
+    def joined_count(self, sid: str) -> int:
+        """Rooms this socket joined itself (not its sid room, personal room or derived ones)."""
+        return sum(
+            1
+            for room in self.sio.rooms(sid, namespace=NAMESPACE)
+            if room != sid and not room.startswith("user:") and "#" not in room
+        )
+
     def in_room(self, sid: str, room_id: str) -> bool:
         return room_id in self.sio.rooms(sid, namespace=NAMESPACE)
 
@@ -116,7 +124,7 @@ class ChatNamespace:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def connect(self, sid: str, environ: dict, auth: object = None) -> None:
-        identity = authenticate(auth, self.settings)
+        identity = await authenticate(auth, self.settings, self.parts.revocations)
         try:
             went_online = await self.parts.presence.connect(self.session(sid, identity), now_ms())
             online = await self._presence_list(identity.user_id)
@@ -156,7 +164,10 @@ class ChatNamespace:
             raise ChatError(Code.FORBIDDEN, f"may not join {room_id}")
         if room_id == personal_room(identity.user_id):
             return {"status": "ok", "roomId": room_id}
+        await self.rate_limit("room:join", identity.user_id)
         already = self.in_room(sid, room_id)
+        if not already and self.joined_count(sid) >= s.max_rooms_per_socket:
+            raise ChatError(Code.TOO_MANY_ROOMS, f"{s.max_rooms_per_socket} rooms already")
         # Subscribe first, then read history, so no message falls between the two; only
         # announce the join once the read worked (a failed join leaves no trace).
         await self.parts.presence.join_room(self.session(sid, identity), room_id)
@@ -342,6 +353,7 @@ class ChatNamespace:
             raise ChatError(Code.INVALID_MESSAGE, "history takes an object")
         room_id = parse_room_id(payload.get("roomId"))
         await self.require_member(sid, identity, room_id)
+        await self.rate_limit("chat:history", identity.user_id)
         request = parse_join(
             {"roomId": room_id, "limit": payload.get("limit")},
             self.settings.history_default_limit,

@@ -34,9 +34,13 @@ class Command:
     op: str  # one of OPS
     user_id: str
     origin: str = ""  # pod id of the publisher (logs only)
+    revoke: bool = False  # kick: also revoke the tokens the user's sockets hold
 
     def encode(self) -> str:
-        return json.dumps({"op": self.op, "userId": self.user_id, "origin": self.origin})
+        body = {"op": self.op, "userId": self.user_id, "origin": self.origin}
+        if self.revoke:
+            body["revoke"] = True
+        return json.dumps(body)
 
     @classmethod
     def decode(cls, raw: str | bytes) -> Command:
@@ -48,9 +52,15 @@ class Command:
         if not isinstance(body, dict) or body.get("op") not in OPS:
             raise ValueError("unknown command")
         user_id, origin = body.get("userId"), body.get("origin", "")
-        if not isinstance(user_id, str) or not user_id or not isinstance(origin, str):
+        revoke = body.get("revoke", False)
+        if (
+            not isinstance(user_id, str)
+            or not user_id
+            or not isinstance(origin, str)
+            or not isinstance(revoke, bool)
+        ):
             raise ValueError("bad command fields")
-        return cls(body["op"], user_id, origin)
+        return cls(body["op"], user_id, origin, revoke)
 
 
 CommandHandler = Callable[[Command], Awaitable[None]]

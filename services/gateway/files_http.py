@@ -2,7 +2,10 @@
 member of the file's room (a user with a socket joined to it, on any pod).
 
 401 without a valid token, 403 for non-members, 404 for unknown ids, 503 when storage is down.
-Responses are ``attachment`` downloads with ``nosniff``, never rendered inline.
+The membership check reads the file's metadata only; the bytes are read after it passed.
+Responses are ``attachment`` downloads with ``nosniff`` and ``Content-Security-Policy:
+default-src 'none'; sandbox`` (nothing in a file can run, even if a browser renders it), and
+active types (SVG, HTML, ...) are served as ``application/octet-stream``.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.common.auth import AuthError, verify_token
+from services.common.auth import INVALID_TOKEN, AuthError, verify_token
 from services.common.errors import TEXTS, Code, Unavailable
+from services.persistence.files import served_type
 
 if TYPE_CHECKING:
     from .app import Gateway
@@ -37,6 +41,10 @@ def file_routes(gateway: Gateway) -> list[Route]:
             return JSONResponse({"error": exc.message, "code": exc.code}, status_code=401)
         file_id = request.path_params["file_id"]
         try:
+            if identity.jti is not None and await gateway.parts.revocations.revoked(identity.jti):
+                return JSONResponse(
+                    {"error": INVALID_TOKEN, "code": "token_revoked"}, status_code=401
+                )
             meta = await gateway.parts.files.meta(file_id)
             if meta is None:
                 return _error(404, Code.NOT_FOUND)
@@ -54,10 +62,11 @@ def file_routes(gateway: Gateway) -> list[Route]:
             return _error(503, Code.UNAVAILABLE)
         return Response(
             data,
-            media_type=stored.mime_type,
+            media_type=served_type(stored.mime_type),
             headers={
                 "Content-Disposition": f"attachment; filename*=UTF-8''{quote(stored.name)}",
                 "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "default-src 'none'; sandbox",
                 "Cache-Control": "private, max-age=3600",
             },
         )

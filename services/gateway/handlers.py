@@ -13,19 +13,34 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import socketio
 
-from services.common.auth import AuthError, Identity, extract_token, verify_token
-from services.common.errors import TEXTS, ChatError, Code, error_ack
+from services.common.auth import INVALID_TOKEN, AuthError, Identity, extract_token, verify_token
+from services.common.errors import TEXTS, ChatError, Code, Unavailable, error_ack
 from services.common.settings import Settings
 
 from . import metrics
+from .revocation import Revocations
+from .wire_json import TOO_DEEP
 
 log = logging.getLogger("parley.gateway")
 Handler = Callable[[str, Identity, Any], Awaitable[Any]]
+_warned_deep: OrderedDict[str, None] = OrderedDict()  # sids already logged, most recent last
+_WARNED_MAX = 10_000
+
+
+def _warn_deep_once(event: str, sid: str) -> None:
+    """One log line per socket for payloads nested too deeply, however many it sends."""
+    if sid in _warned_deep:
+        return
+    _warned_deep[sid] = None
+    if len(_warned_deep) > _WARNED_MAX:
+        _warned_deep.popitem(last=False)
+    log.warning("%s from sid=%s nested too deeply; refused (logged once per socket)", event, sid)
 
 
 def refuse(message: str, code: str) -> socketio.exceptions.ConnectionRefusedError:
@@ -33,11 +48,18 @@ def refuse(message: str, code: str) -> socketio.exceptions.ConnectionRefusedErro
     return socketio.exceptions.ConnectionRefusedError(message, {"code": code})
 
 
-def authenticate(auth: object, settings: Settings, admin_only: bool = False) -> Identity:
+async def authenticate(
+    auth: object, settings: Settings, revocations: Revocations, admin_only: bool = False
+) -> Identity:
     try:
         identity = verify_token(extract_token(auth), settings)
     except AuthError as exc:
         raise refuse(exc.message, exc.code) from None
+    try:
+        if identity.jti is not None and await revocations.revoked(identity.jti):
+            raise refuse(INVALID_TOKEN, "token_revoked")
+    except Unavailable:
+        raise refuse(TEXTS[Code.UNAVAILABLE], Code.UNAVAILABLE.value) from None
     if admin_only and not identity.is_admin:
         raise refuse(TEXTS[Code.FORBIDDEN], Code.FORBIDDEN.value)
     return identity
@@ -54,6 +76,9 @@ def guard(event: str, handler: Handler, identities: Mapping[str, Identity]):
         try:
             if identity is None:
                 raise ChatError(Code.FORBIDDEN, "no identity for this socket")
+            if any(arg is TOO_DEEP for arg in args):
+                _warn_deep_once(event, sid)
+                raise ChatError(Code.INVALID_MESSAGE, "payload nested too deeply")
             result = await handler(sid, identity, payload)
             outcome = "ok"
         except ChatError as exc:

@@ -60,3 +60,12 @@ PASSWORD_HASH_SECONDS = Histogram(
     "Time of one bcrypt hash or check on a CPU thread, waiting for a thread included.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+INPUT_REFUSED = Counter(
+    "parley_gateway_input_refused_total",
+    "Sockets disconnected for breaking an input limit or sending an undecodable packet",
+    ["reason"],
+)
+PASSWORD_HASH_BUSY = Counter(
+    "parley_gateway_password_hash_busy_total",
+    "Registrations and logins refused with 503 because the bcrypt queue was full",
+)

@@ -96,7 +96,7 @@ class NotificationsNamespace:
         sio.on("disconnect", self.disconnect, namespace=NAMESPACE)
 
     async def connect(self, sid: str, environ: dict, auth: object = None) -> None:
-        identity = authenticate(auth, self.settings)
+        identity = await authenticate(auth, self.settings, self.parts.revocations)
         self.identities[sid] = identity
         metrics.CONNECTIONS.labels(NAMESPACE).inc()
         await self.sio.enter_room(sid, personal_room(identity.user_id), namespace=NAMESPACE)

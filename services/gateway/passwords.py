@@ -49,15 +49,36 @@ def dummy_hash(rounds: int) -> str:
     return f"{SCHEME}$2b${rounds:02d}$" + "." * 53
 
 
-class Hasher:
-    """Async hashing on threads, at most ``concurrency`` at a time."""
+class Busy(Exception):
+    """Too many hashes are already waiting: answer 503 with ``Retry-After``."""
 
-    def __init__(self, rounds: int = 12, concurrency: int | None = None) -> None:
+
+class Hasher:
+    """Async hashing on threads, at most ``concurrency`` at a time and at most
+    ``max_pending`` more waiting; beyond that ``Busy`` at once (a flood of registrations or
+    logins is refused instead of queueing without bound and delaying everyone's login)."""
+
+    def __init__(
+        self, rounds: int = 12, concurrency: int | None = None, max_pending: int = 16
+    ) -> None:
         self.rounds = rounds
         self._dummy = dummy_hash(rounds)
-        self._gate = asyncio.Semaphore(concurrency or os.cpu_count() or 2)
+        self._concurrency = concurrency or os.cpu_count() or 2
+        self._gate = asyncio.Semaphore(self._concurrency)
+        self._max_in = self._concurrency + max_pending
+        self._in = 0  # running + waiting
 
     async def _timed(self, fn, *args):
+        if self._in >= self._max_in:
+            metrics.PASSWORD_HASH_BUSY.inc()
+            raise Busy(f"{self._in} hashes in progress or waiting")
+        self._in += 1
+        try:
+            return await self._gated(fn, *args)
+        finally:
+            self._in -= 1
+
+    async def _gated(self, fn, *args):
         async with self._gate:
             started = time.perf_counter()
             try:

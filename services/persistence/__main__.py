@@ -36,8 +36,13 @@ async def main() -> None:
     configure_logging(settings.log_level)
     store = await connect_store(settings)
     worker = PersistenceWorker(settings, store)
-    app = Starlette(routes=health_routes({"kafka": worker.healthy, "cassandra": store.healthy}))
-    server = uvicorn_server(app, settings.host, settings.port, settings.log_level)
+    app = Starlette(
+        routes=health_routes(
+            {"kafka": worker.healthy, "cassandra": store.healthy},
+            metrics_port=settings.metrics_port,
+        )
+    )
+    server = uvicorn_server(app, settings)
     log.info(
         "persistence worker %s: probes on http://%s:%d",
         settings.pod_id,

@@ -7,7 +7,7 @@ through Kafka; the message that announces a file travels the normal message path
 
 from __future__ import annotations
 
-import fnmatch
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Protocol
@@ -16,6 +16,49 @@ from services.common.errors import ChatError, Code
 from services.common.model import is_text, parse_room_id
 
 MAX_NAME_CHARS = 255
+# RFC 6838 §4.2: type "/" subtype, each a restricted-name (lowercased here).
+_RESTRICTED_NAME = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
+MIME_TYPE = re.compile(rf"{_RESTRICTED_NAME}/{_RESTRICTED_NAME}")
+# Types a browser runs or renders as a document: never matched by a wildcard (``image/*``
+# does not allow SVG), and served as ``application/octet-stream`` even when listed exactly.
+ACTIVE_TYPES = frozenset(
+    {
+        "image/svg+xml",
+        "text/html",
+        "application/xhtml+xml",
+        "text/xml",
+        "application/xml",
+        "text/javascript",
+        "application/javascript",
+        "application/ecmascript",
+        "text/css",
+        "application/x-shockwave-flash",
+    }
+)
+SAFE_FALLBACK_TYPE = "application/octet-stream"
+
+
+def is_mime_type(value: object) -> bool:
+    return isinstance(value, str) and MIME_TYPE.fullmatch(value) is not None
+
+
+def mime_allowed(mime: str, allowed_types: str) -> bool:
+    """``mime`` (already valid) against the allowlist: exact entries, or ``type/*`` / ``*/*``
+    wildcards, which never match an active type."""
+    for pattern in (p.strip().lower() for p in allowed_types.split(",") if p.strip()):
+        if pattern == mime:
+            return True
+        if mime in ACTIVE_TYPES:
+            continue
+        if pattern == "*/*" or (pattern.endswith("/*") and mime.split("/")[0] == pattern[:-2]):
+            return True
+    return False
+
+
+def served_type(mime: str) -> str:
+    """The Content-Type a download is served with: the stored type unless it is active
+    content or malformed (stored before these rules), then ``application/octet-stream``."""
+    return mime if is_mime_type(mime) and mime not in ACTIVE_TYPES else SAFE_FALLBACK_TYPE
 
 
 @dataclass(frozen=True)
@@ -66,11 +109,10 @@ def parse_upload(payload: object, max_bytes: int, allowed_types: str) -> Upload:
         raise ChatError(Code.INVALID_MESSAGE, "fileName must be a short non-empty string")
     name = name.strip().replace("/", "_").replace("\\", "_")
     mime = payload.get("mimeType")
-    if not is_text(mime) or "/" not in mime or len(mime) > 100:
-        raise ChatError(Code.INVALID_MESSAGE, "mimeType must look like type/subtype")
-    mime = mime.strip().lower()
-    patterns = [p.strip().lower() for p in allowed_types.split(",") if p.strip()]
-    if not any(fnmatch.fnmatchcase(mime, p) for p in patterns):
+    if not is_text(mime) or not is_mime_type(mime.lower()):
+        raise ChatError(Code.INVALID_MESSAGE, "mimeType must be an RFC 6838 type/subtype")
+    mime = mime.lower()
+    if not mime_allowed(mime, allowed_types):
         raise ChatError(Code.INVALID_MESSAGE, f"mimeType {mime} not allowed")
     return Upload(room_id, data, name, mime)
 

@@ -53,5 +53,12 @@ class SqliteFileStore:
         return StoredFile(*row[:6]), bytes(row[6])
 
     async def meta(self, file_id: str) -> StoredFile | None:
-        found = await self.get(file_id)
-        return found[0] if found else None
+        """The metadata columns only: a membership check never reads the bytes."""
+        row = await self._run(
+            lambda db: db.execute(
+                "SELECT file_id, room_id, owner_id, name, mime_type, size FROM files "
+                "WHERE file_id=?",
+                (file_id,),
+            ).fetchone()
+        )
+        return StoredFile(*row) if row else None

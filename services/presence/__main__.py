@@ -24,8 +24,11 @@ async def main() -> None:
     await store.start()
     redis = redis_client(settings.redis_url)
     reaper = Reaper(settings, store, redis)
-    app = Starlette(routes=health_routes({"redis": store.healthy}) + api_routes(store))
-    server = uvicorn_server(app, settings.host, settings.port, settings.log_level)
+    app = Starlette(
+        routes=health_routes({"redis": store.healthy}, metrics_port=settings.metrics_port)
+        + api_routes(store)
+    )
+    server = uvicorn_server(app, settings)
     log.info(
         "presence service %s on http://%s:%d (ttl %.0fs)",
         settings.pod_id,

@@ -23,7 +23,11 @@ pytestmark = pytest.mark.e2e
 
 NS = "/socketio-admin"
 PASSWORD = "ui-" + uuid.uuid4().hex[:8]
-UI_ENV = {"PARLEY_ADMIN_UI_USERNAME": "ops", "PARLEY_ADMIN_UI_PASSWORD": PASSWORD}
+UI_ENV = {
+    "PARLEY_ADMIN_UI_USERNAME": "ops",
+    "PARLEY_ADMIN_UI_PASSWORD": PASSWORD,
+    "PARLEY_JWT_SECRET": "ui-secret-" + uuid.uuid4().hex,  # cluster mode wants >= 32 bytes
+}
 GOOD = {"username": "ops", "password": PASSWORD}
 
 
@@ -62,7 +66,7 @@ async def clients():
 
 
 def token(user: str, **kw) -> str:
-    return issue_token(Settings.from_env(), user, **kw)
+    return issue_token(Settings.from_env(UI_ENV), user, **kw)
 
 
 async def test_wrong_credentials_are_refused(ui_gateways, clients):

@@ -96,18 +96,25 @@ async def test_wrong_password_and_unknown_user_are_the_same_401(system):
         assert r.json() == {"error": "Invalid username or password", "code": "invalid_credentials"}
 
 
-async def test_the_sixth_rapid_login_is_429(system):
+async def test_guesses_are_limited_per_address_on_every_gateway_not_the_owner(system):
     name = unique("dave")
     async with http(system.gateways[0].url) as api:
         assert (await api.post("/auth/register", json=creds(name))).status_code == 201
+    guesser = {"X-Forwarded-For": f"10.250.{uuid.uuid4().int % 250}.7"}  # via a trusted proxy
     statuses = []
-    for attempt in range(6):  # alternating gateways and client IPs: the limit is shared
-        async with http(system.gateways[attempt % len(system.gateways)].url) as api:
-            r = await api.post("/auth/login", json=creds(name))
+    for attempt in range(6):  # alternating gateways: the failure count is shared
+        url = system.gateways[attempt % len(system.gateways)].url
+        async with httpx.AsyncClient(base_url=url, timeout=30, headers=guesser) as api:
+            r = await api.post("/auth/login", json=creds(name, "wrong password!"))
             statuses.append(r.status_code)
-    assert statuses == [200] * 5 + [429], statuses
+    assert statuses == [401] * 5 + [429], statuses
     assert r.json() == {"error": "Rate limit exceeded", "code": "rate_limited"}
     assert r.headers["retry-after"] == "60"
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers=guesser) as api:
+        blocked = await api.post("/auth/login", json=creds(name))  # even the right password
+    assert blocked.status_code == 429
+    async with http(system.gateways[-1].url) as owner:  # the owner, from elsewhere
+        assert (await owner.post("/auth/login", json=creds(name))).status_code == 200
 
 
 async def test_register_on_gateway_a_login_on_gateway_b(cluster):

@@ -44,6 +44,7 @@ DOCUMENTED_ERRORS = {
     "not_found": "Not found",
     "too_large": "File too large",
     "unavailable": "Temporarily unavailable, retry",
+    "too_many_rooms": "Too many rooms",  # (ext) README: rooms per socket are capped
 }
 MAX_EXAMPLES = 200
 CALL_TIMEOUT = 6.0  # acks take milliseconds; Kafka's send timeout is 5 s
@@ -203,7 +204,23 @@ def arguments(event: str) -> st.SearchStrategy:
     return st.one_of(one, one, one, st.tuples(), st.tuples(one), st.tuples(one, json_values))
 
 
-cases = st.sampled_from(EVENTS).flatmap(lambda e: st.tuples(st.just(e), arguments(e)))
+def binary_leaves(value: Any) -> int:
+    if isinstance(value, bytes | bytearray):
+        return 1
+    if isinstance(value, dict):
+        return sum(binary_leaves(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(binary_leaves(v) for v in value)
+    return 0
+
+
+# A packet may carry one binary attachment (what chat:file needs); more disconnect the socket
+# (tests/e2e/test_security.py), so the property draws at most one.
+cases = (
+    st.sampled_from(EVENTS)
+    .flatmap(lambda e: st.tuples(st.just(e), arguments(e)))
+    .filter(lambda case: binary_leaves(case[1]) <= 1)
+)
 
 
 # --- the property -------------------------------------------------------------------------

@@ -62,7 +62,9 @@ class Stack:
             timeout=timeout,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"cluster.sh {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+            raise RuntimeError(
+                f"cluster.sh {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+            )
         return result.stdout
 
 

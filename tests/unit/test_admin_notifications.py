@@ -111,9 +111,13 @@ def test_kick_refuses_garbage(payload):
     assert err.value.ack()["code"] == "invalid_message"
 
 
-def test_kick_accepts_string_and_integer_ids():
-    assert parse_kick({"userId": "bob"}) == "bob"
-    assert parse_kick({"userId": 42, "extra": 1}) == "42"
+def test_kick_accepts_string_and_integer_ids_and_an_optional_revoke():
+    assert parse_kick({"userId": "bob"}) == ("bob", False)
+    assert parse_kick({"userId": 42, "extra": 1}) == ("42", False)
+    assert parse_kick({"userId": "bob", "revoke": True}) == ("bob", True)
+    for bad in ({"userId": "bob", "revoke": "yes"}, {"userId": "a#b"}):
+        with pytest.raises(ChatError):
+            parse_kick(bad)
 
 
 @pytest.mark.parametrize(

@@ -149,32 +149,86 @@ async def test_wrong_password_and_unknown_user_get_the_same_401(api):
             }
 
 
-async def test_the_sixth_login_per_username_is_429_from_any_ip(api):
+async def test_successful_logins_are_not_counted_against_the_user(api):
     async with client(api[1]) as http:
         name = unique()
         await register(http, name)
     statuses = []
-    for n in range(6):  # a different IP each time: the per-username limit still applies
-        async with client(api[1], ip=f"10.1.0.{n}") as http:
+    for n in range(8):
+        async with client(api[1], ip=f"10.1.0.{n % 2}") as http:
             statuses.append((await login(http, name.upper() if n % 2 else name)).status_code)
-    assert statuses == [200] * 5 + [429]
-    async with client(api[1], ip="10.1.0.99") as http:
-        r = await login(http, name)
-    assert r.json() == {"error": "Rate limit exceeded", "code": "rate_limited"}
-    assert r.headers["retry-after"] == "60"
+    assert statuses == [200] * 8
 
 
-async def test_wrong_passwords_count_too_and_other_users_are_unaffected(api):
+async def test_guessing_from_one_address_does_not_lock_the_owner_out(api):
     async with client(api[1], ip="10.2.0.1") as http:
         victim, other = unique(), unique()
         await register(http, victim)
         await register(http, other)
-    for n in range(5):
-        async with client(api[1], ip=f"10.2.1.{n}") as http:
-            assert (await login(http, victim, "guess-guess")).status_code == 401
-    async with client(api[1], ip="10.2.2.1") as http:
-        assert (await login(http, victim)).status_code == 429  # even the right password
-        assert (await login(http, other)).status_code == 200
+    async with client(api[1], ip="10.2.1.1") as attacker:
+        for _ in range(5):
+            assert (await login(attacker, victim, "guess-guess")).status_code == 401
+        r = await login(attacker, victim)  # that address is blocked, even with the password
+        assert r.status_code == 429 and r.headers["retry-after"] == "60"
+        assert r.json() == {"error": "Rate limit exceeded", "code": "rate_limited"}
+        assert (await login(attacker, other)).status_code == 200  # other users unaffected
+    async with client(api[1], ip="10.2.2.1") as owner:
+        assert (await login(owner, victim)).status_code == 200
+
+
+async def test_a_success_forgives_that_addresses_failures(api):
+    async with client(api[1], ip="10.4.0.1") as http:
+        name = unique()
+        await register(http, name)
+        for _ in range(4):
+            assert (await login(http, name, "typo-typo")).status_code == 401
+        assert (await login(http, name)).status_code == 200
+        statuses = [(await login(http, name, "typo-typo")).status_code for _ in range(5)]
+        assert statuses == [401] * 5
+        assert (await login(http, name)).status_code == 429
+
+
+async def test_the_per_username_ceiling_stops_distributed_guessing():
+    _, app = make_api({"PARLEY_LOGIN_USER_RATE_LIMIT": "6/120"})
+    async with client(app, ip="10.5.0.1") as http:
+        name = unique()
+        await register(http, name)
+    for n in range(6):  # one guess from each of six addresses
+        async with client(app, ip=f"10.5.1.{n}") as http:
+            assert (await login(http, name, "guess-guess")).status_code == 401
+    async with client(app, ip="10.5.2.1") as http:
+        r = await login(http, name)
+    assert r.status_code == 429 and r.headers["retry-after"] == "120"
+
+
+async def test_registration_is_limited_per_address_and_overall():
+    _, app = make_api({"PARLEY_REGISTER_IP_RATE_LIMIT": "3/3600"})
+    async with client(app, ip="10.6.0.1") as http:
+        statuses = [(await register(http, unique())).status_code for _ in range(4)]
+    assert statuses == [201, 201, 201, 429]
+    async with client(app, ip="10.6.0.2") as http:
+        assert (await register(http, unique())).status_code == 201
+    _, app = make_api({"PARLEY_REGISTER_RATE_LIMIT": "2/60"})
+    statuses = []
+    for n in range(3):
+        async with client(app, ip=f"10.6.1.{n}") as http:
+            statuses.append((await register(http, unique())).status_code)
+    assert statuses == [201, 201, 429]
+
+
+async def test_a_full_hash_queue_answers_503_with_retry_after():
+    import asyncio
+
+    _, app = make_api({"PARLEY_PASSWORD_BCRYPT_ROUNDS": "10", "PARLEY_HASH_MAX_PENDING": "1"})
+    async with client(app, ip="10.7.0.1") as http:
+        names = [unique() for _ in range(12)]
+        responses = await asyncio.gather(*(register(http, n) for n in names))
+    statuses = sorted(r.status_code for r in responses)
+    busy = [r for r in responses if r.status_code == 503]
+    assert 201 in statuses and busy, statuses
+    assert set(statuses) <= {201, 429, 503}
+    assert busy[0].headers["retry-after"] == "1"
+    assert busy[0].json() == UNAVAILABLE
 
 
 async def test_per_ip_limit_across_usernames():

@@ -92,3 +92,55 @@ def test_settings_fail_fast_naming_the_key_and_hide_secrets():
     settings = Settings.from_env({"PARLEY_JWT_SECRET": "s3cr3t-value", "PARLEY_PORT": "9000"})
     assert settings.port == 9000 and "s3cr3t-value" not in repr(settings)
     assert settings.pod_id  # generated
+
+
+def test_audience_and_issuer_are_checked_when_configured():
+    strict = Settings.from_env({"PARLEY_JWT_AUDIENCE": "parley", "PARLEY_JWT_ISSUER": "auth.ex"})
+    good = issue_token(strict, "alice")
+    claims = jwt.decode(good, options={"verify_signature": False})
+    assert (claims["aud"], claims["iss"]) == ("parley", "auth.ex") and claims["jti"]
+    assert verify_token(good, strict).user_id == "alice"
+    plain = issue_token(SETTINGS, "alice")  # no aud / iss
+    for other in ({"PARLEY_JWT_AUDIENCE": "other"}, {"PARLEY_JWT_ISSUER": "evil"}):
+        wrong = Settings.from_env({"PARLEY_JWT_AUDIENCE": "parley", **other})
+        for tok in (plain, issue_token(wrong, "alice")):
+            with pytest.raises(AuthError) as err:
+                verify_token(tok, strict)
+            assert err.value.message == "Invalid token"
+
+
+def test_subjects_with_reserved_characters_are_refused():
+    for sub in ("a#live", "a:b", ""):
+        tok = jwt.encode({"sub": sub, "exp": time.time() + 60}, SETTINGS.jwt_secret, "HS256")
+        with pytest.raises(AuthError):
+            verify_token(tok, SETTINGS)
+
+
+def test_weak_secrets_are_refused_outside_single_node_mode():
+    for secret in ("parley-dev-secret-change-me-in-production", "short", "x" * 31):
+        settings = Settings.from_env({"PARLEY_MODE": "cluster", "PARLEY_JWT_SECRET": secret})
+        with pytest.raises(SettingsError, match="PARLEY_JWT_SECRET"):
+            settings.require_strong_secret()
+    Settings.from_env(
+        {"PARLEY_MODE": "cluster", "PARLEY_JWT_SECRET": "y" * 32}
+    ).require_strong_secret()
+    Settings.from_env({"PARLEY_MODE": "single"}).require_strong_secret()  # the laptop default
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"PARLEY_TRUSTED_PROXIES": "10.0.0.0/33"},
+        {"PARLEY_TRUSTED_PROXIES": "nginx"},
+        {"PARLEY_METRICS_PORT": "8000"},
+        {"PARLEY_RATE_LIMITS": "room:join=x/1"},
+        {"PARLEY_REGISTER_IP_RATE_LIMIT": "0/60"},
+        {"PARLEY_MAX_ROOMS_PER_SOCKET": "0"},
+        {"PARLEY_HASH_MAX_PENDING": "0"},
+        {"PARLEY_CORS_CREDENTIALS": "maybe"},
+    ],
+)
+def test_new_settings_fail_fast_naming_the_key(env):
+    key = next(iter(env))
+    with pytest.raises(SettingsError, match=key):
+        Settings.from_env(env)

@@ -1,7 +1,13 @@
 import pytest
 
 from services.common.errors import ChatError, Code
-from services.persistence.files import MemoryFileStore, parse_upload
+from services.persistence.files import (
+    MemoryFileStore,
+    StoredFile,
+    mime_allowed,
+    parse_upload,
+    served_type,
+)
 from services.persistence.files_sqlite import SqliteFileStore
 from tests.contracts.files_contract import FileStoreContract
 
@@ -43,4 +49,49 @@ class TestSqliteFiles(FileStoreContract):
         store = SqliteFileStore(str(tmp_path / "f.db"))
         await store.start()
         yield store
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    "mime",
+    [
+        "image/png\r\nX-Injected: 1",
+        "image/png\n",
+        "image/../text/html",
+        "image/",
+        "/png",
+        "image/png; charset=x",
+        "image/svg+xml",  # active content: a wildcard never allows it
+        "IMAGE/SVG+XML",
+    ],
+)
+def test_mime_types_must_be_rfc6838_tokens_and_wildcards_skip_active_types(mime):
+    with pytest.raises(ChatError) as err:
+        parse_upload({"roomId": "r", "file": b"x", "fileName": "a", "mimeType": mime}, 10, TYPES)
+    assert err.value.code is Code.INVALID_MESSAGE
+
+
+def test_active_types_only_by_exact_entry_and_served_as_octet_stream():
+    assert mime_allowed("image/svg+xml", "image/svg+xml")
+    assert not mime_allowed("image/svg+xml", "*/*,image/*")
+    assert mime_allowed("application/x-thing", "*/*")
+    assert served_type("image/svg+xml") == "application/octet-stream"
+    assert served_type("image/png\r\nX: y") == "application/octet-stream"  # stored before
+    assert served_type("image/png") == "image/png"
+
+
+async def test_sqlite_metadata_never_reads_the_bytes(tmp_path):
+    store = SqliteFileStore(str(tmp_path / "m.db"))
+    await store.start()
+    try:
+        meta = StoredFile("f1", "room", "owner", "a.bin", "application/octet-stream", 3)
+        await store.put(meta, b"abc")
+
+        async def no_bytes(file_id):
+            raise AssertionError("meta() read the whole file")
+
+        store.get = no_bytes
+        assert await store.meta("f1") == meta
+        assert await store.meta("missing") is None
+    finally:
         await store.close()
