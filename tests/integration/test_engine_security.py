@@ -36,7 +36,7 @@ from services.common.ratelimit import Limit
 from services.common.ratelimit_redis import RedisRateLimiter
 from services.common.redis_io import redis_client, redis_options
 from services.common.settings import Settings
-from services.gateway.control import RedisControlBus
+from services.gateway.control import OPS, Command, RedisControlBus
 from services.gateway.fanout import FanoutManager
 from services.persistence.log_kafka import KafkaMessageLog
 from services.persistence.migrate import ensure_topics
@@ -272,3 +272,48 @@ async def test_kafka_certificate_is_verified(kafka_sasl, caplog):
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     logged = await _refused(untrusted, caplog)
     assert "CERTIFICATE_VERIFY_FAILED" in logged
+
+
+async def test_gateway_components_work_over_the_secured_engines(
+    engine_env, redis_tls, secure_topic
+):
+    """The gateway's own wiring (bootstrap.build) with both secured engines: every Redis part
+    authenticates as the ACL user over TLS, the Kafka log appends over SASL_SSL."""
+    from services.gateway.bootstrap import build
+
+    settings = Settings.from_env(
+        {
+            **os.environ,
+            **engine_env,
+            **secured_env("redis"),
+            **secured_env("kafka"),
+            "PARLEY_REDIS_PREFIX": redis_tls.redis_prefix,
+            "PARLEY_KAFKA_TOPIC": secure_topic.kafka_topic,
+        }
+    )
+    parts = build(settings)
+    heard: asyncio.Queue = asyncio.Queue()
+
+    async def on_command(command) -> None:
+        await heard.put(command)
+
+    try:
+        assert await parts.redis.acl_whoami() == settings.redis_username
+        parts.manager._redis_connect()  # the fan-out manager's own client
+        assert await parts.manager.redis.acl_whoami() == settings.redis_username
+        assert await parts.claims.put_if_absent(f"c-{uuid.uuid4().hex}", "m1", 60) is None
+        await parts.presence.start()
+        assert await parts.presence.healthy()
+        await parts.control.start(on_command)
+        command = Command(op=OPS[0], user_id=f"u-{uuid.uuid4().hex[:8]}")
+        assert await parts.control.publish(command) == 1
+        assert (await asyncio.wait_for(heard.get(), 5)).user_id == command.user_id
+        await parts.log.start()
+        assert await parts.log.healthy()
+    finally:
+        await parts.control.close()
+        await parts.presence.close()
+        await parts.log.close()
+        if parts.manager.redis is not None:
+            await parts.manager.redis.aclose()
+        await parts.redis.aclose()
