@@ -24,7 +24,10 @@ CA = certifi.where()  # any real PEM bundle
 
 
 def settings(**env: str) -> Settings:
-    return Settings.from_env({f"PARLEY_{k.upper()}": v for k, v in env.items()})
+    # single-node mode: these checks apply in every mode, and it needs no JWT secret
+    return Settings.from_env(
+        {"PARLEY_MODE": "single", **{f"PARLEY_{k.upper()}": v for k, v in env.items()}}
+    )
 
 
 def test_defaults_are_plaintext_without_credentials():
