@@ -16,6 +16,16 @@
 # Ports (env, defaults): PARLEY_REDIS_PORT=16379 PARLEY_KAFKA_PORT=19092
 #   PARLEY_KAFKA_CONTROLLER_PORT=19093 PARLEY_CASSANDRA_PORT=19042
 #   PARLEY_CASSANDRA_STORAGE_PORT=17000
+#   PARLEY_REDIS_TLS_PORT=16380 PARLEY_KAFKA_SASL_PORT=19094 (0: that listener is off)
+#
+# Engine trust (secured listeners beside the plaintext ones, which stay as they are):
+#   Redis also listens with TLS on PARLEY_REDIS_TLS_PORT and has an ACL user `parley`
+#   (the `default` user is unchanged); Kafka also has a SASL_SSL listener (SCRAM-SHA-512,
+#   user `parley`) on PARLEY_KAFKA_SASL_PORT. Made once under the run dir:
+#   .run/tls/                 a local CA (ca.pem) and the engines' certificate (localhost, 127.0.0.1)
+#   .run/secrets/<engine>-password  the `parley` user's password (mode 600)
+#   .run/<engine>/trust.env   PARLEY_* settings for a client of the secured listener (written on
+#                             each start with it, removed by `down`)
 # Other env: PARLEY_JAVA (a Java 17 binary; default: detected), PARLEY_CACHE_DIR.
 set -euo pipefail
 
@@ -31,6 +41,9 @@ KAFKA_PORT="${PARLEY_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${PARLEY_KAFKA_CONTROLLER_PORT:-19093}"
 CASSANDRA_PORT="${PARLEY_CASSANDRA_PORT:-19042}"
 CASSANDRA_STORAGE_PORT="${PARLEY_CASSANDRA_STORAGE_PORT:-17000}"
+REDIS_TLS_PORT="${PARLEY_REDIS_TLS_PORT:-16380}"
+KAFKA_SASL_PORT="${PARLEY_KAFKA_SASL_PORT:-19094}"
+TRUST_USER=parley
 
 ALL_ENGINES=(redis kafka cassandra)
 JAVA=""
@@ -57,8 +70,8 @@ engine_port() {
 # Every port an engine binds (checked to be free before a start).
 engine_ports() {
   case "$1" in
-    redis) echo "$REDIS_PORT" ;;
-    kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT" ;;
+    redis) echo "$REDIS_PORT"; [[ $REDIS_TLS_PORT == 0 ]] || echo "$REDIS_TLS_PORT" ;;
+    kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT"; [[ $KAFKA_SASL_PORT == 0 ]] || echo "$KAFKA_SASL_PORT" ;;
     cassandra) echo "$CASSANDRA_PORT $CASSANDRA_STORAGE_PORT" ;;
   esac
 }
@@ -161,15 +174,103 @@ need_jars() {
   [[ -f $JAR_DIR/$name/.complete ]] || die "$name jars missing in $JAR_DIR/$name (run deploy/local/bootstrap.sh $name)"
 }
 
+# --- engine trust: local CA, server certificate, passwords -----------------------
+
+tls_dir() { echo "$RUN_DIR/tls"; }
+trust_env_file() { echo "$(engine_dir "$1")/trust.env"; }
+
+# A local CA and one server certificate (localhost, 127.0.0.1) signed by it, made once; the
+# server certificate is made again when it expires within a day. Kafka reads a PEM keystore
+# (key + chain in one file).
+tls_ensure() {
+  local d ext
+  d="$(tls_dir)"
+  mkdir -p "$d"
+  chmod 700 "$d"
+  if [[ ! -s $d/ca.pem || ! -s $d/ca.key ]]; then
+    log "tls: making a local CA in $d"
+    openssl req -x509 -new -newkey rsa:2048 -nodes -sha256 -days 3650 \
+      -keyout "$d/ca.key" -out "$d/ca.pem" -subj "/CN=Parley local development CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -addext "subjectKeyIdentifier=hash" >"$d/openssl.log" 2>&1 \
+      || { cat "$d/openssl.log" >&2; die "tls: openssl could not make the CA"; }
+    rm -f "$d/server.pem"
+  fi
+  if [[ -s $d/server.pem && -s $d/server.key && -s $d/kafka-keystore.pem ]] \
+      && openssl x509 -in "$d/server.pem" -noout -checkend 86400 >/dev/null 2>&1; then
+    return 0
+  fi
+  log "tls: making the engines' certificate (localhost, 127.0.0.1) in $d"
+  ext="$d/server.ext"
+  cat >"$ext" <<'EOF'
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid,issuer
+EOF
+  { openssl req -new -newkey rsa:2048 -nodes -sha256 -keyout "$d/server.key" -out "$d/server.csr" \
+      -subj "/CN=localhost" \
+    && openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -sha256 -days 825 \
+      -set_serial "0x$(openssl rand -hex 16)" -extfile "$ext" -out "$d/server.pem"
+  } >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; die "tls: openssl could not make the certificate"; }
+  (umask 077; cat "$d/server.key" "$d/server.pem" "$d/ca.pem" >"$d/kafka-keystore.pem")
+  chmod 600 "$d"/*.key
+  rm -f "$d/server.csr"
+}
+
+# The `parley` user's password for an engine, generated once (letters and digits only, so it
+# needs no quoting in any config format).
+trust_password() {
+  local f="$RUN_DIR/secrets/$1-password"
+  if [[ ! -s $f ]]; then
+    mkdir -p "$RUN_DIR/secrets"
+    chmod 700 "$RUN_DIR/secrets"
+    (umask 077; head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32 >"$f")
+  fi
+  cat "$f"
+}
+
 # --- Redis -------------------------------------------------------------------
 
 redis_ready() {
   [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]
 }
 
+# The TLS listener and the ACL user, in a config file (the password stays off the command
+# line); the plaintext port and the `default` user are as before.
+redis_write_trust_config() {
+  local dir="$1" t pw
+  rm -f "$dir/trust.conf" "$(trust_env_file redis)"
+  (umask 077; : >"$dir/trust.conf")
+  [[ $REDIS_TLS_PORT == 0 ]] && return 0
+  tls_ensure
+  t="$(tls_dir)"
+  pw="$(trust_password redis)"
+  cat >"$dir/trust.conf" <<EOF
+# Generated by deploy/local/infra.sh on every start — edit the script, not this file.
+tls-port $REDIS_TLS_PORT
+tls-cert-file $t/server.pem
+tls-key-file $t/server.key
+tls-ca-cert-file $t/ca.pem
+tls-auth-clients no
+user $TRUST_USER on >$pw ~* &* +@all -@dangerous
+EOF
+  (umask 077; cat >"$(trust_env_file redis)" <<EOF
+PARLEY_REDIS_URL=rediss://127.0.0.1:$REDIS_TLS_PORT/0
+PARLEY_REDIS_USERNAME=$TRUST_USER
+PARLEY_REDIS_PASSWORD=$pw
+PARLEY_REDIS_TLS=true
+PARLEY_REDIS_TLS_CA_FILE=$t/ca.pem
+EOF
+  )
+}
+
 redis_start() {
   mkdir -p "$(engine_dir redis)"
-  launch redis "$(command -v redis-server)" \
+  redis_write_trust_config "$(engine_dir redis)"
+  launch redis "$(command -v redis-server)" "$(engine_dir redis)/trust.conf" \
     --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
     --daemonize no --dir "$(engine_dir redis)" --logfile ""
 }
@@ -181,15 +282,23 @@ kafka_ready() {
 }
 
 kafka_write_config() {
-  local dir="$1"
+  local dir="$1" listeners advertised protomap
+  listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT"
+  advertised="PLAINTEXT://127.0.0.1:$KAFKA_PORT"
+  protomap="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [[ $KAFKA_SASL_PORT != 0 ]]; then
+    listeners+=",SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT"
+    advertised+=",SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT"
+    protomap+=",SASL_SSL:SASL_SSL"
+  fi
   cat >"$dir/server.properties" <<EOF
 # Generated by deploy/local/infra.sh on every start — edit the script, not this file.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=$listeners
+advertised.listeners=$advertised
+listener.security.protocol.map=$protomap
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
@@ -214,6 +323,20 @@ num.recovery.threads.per.data.dir=1
 background.threads=4
 log.cleaner.threads=1
 EOF
+  rm -f "$(trust_env_file kafka)"
+  if [[ $KAFKA_SASL_PORT != 0 ]]; then
+    tls_ensure
+    cat >>"$dir/server.properties" <<EOF
+
+# engine trust: SASL_SSL with SCRAM-SHA-512 (user $TRUST_USER, made after start by infra.sh);
+# no client certificates; the plaintext listener above is unchanged
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$(tls_dir)/kafka-keystore.pem
+listener.name.sasl_ssl.ssl.client.auth=none
+EOF
+  fi
   cat >"$dir/log4j.properties" <<'EOF'
 # Generated by deploy/local/infra.sh. stdout is redirected to .run/logs/kafka.log.
 log4j.rootLogger=INFO, stdout
@@ -284,6 +407,54 @@ kafka_start() {
     -Djava.io.tmpdir="$dir" \
     -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$RUN_DIR/logs" \
     -cp "$JAR_DIR/kafka/*" kafka.Kafka "$dir/server.properties"
+}
+
+# After Kafka is ready: the SCRAM credentials of the `parley` user (kept in the KRaft metadata,
+# so made once per data dir and password: a marker in the data dir remembers them), then the
+# trust.env for clients. Kafka's ConfigCommand over the plaintext listener; retried, since the
+# first metadata writes can race the broker's start.
+kafka_trust_ensure() {
+  local dir pw marker sum cfg attempt
+  [[ $KAFKA_SASL_PORT == 0 ]] && return 0
+  dir="$(engine_dir kafka)"
+  if ! grep -q "^listeners=.*SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT" "$dir/server.properties" 2>/dev/null; then
+    log "kafka: running without the SASL_SSL listener on $KAFKA_SASL_PORT (started by an older infra.sh or other ports) — restart it to get it"
+    return 0
+  fi
+  pw="$(trust_password kafka)"
+  marker="$dir/data/.scram-$TRUST_USER"
+  sum="$(printf '%s' "$pw" | sha256sum | cut -d' ' -f1)"
+  if [[ "$(cat "$marker" 2>/dev/null)" != "$sum" ]]; then
+    [[ -n $JAVA ]] || JAVA="$(find_java)"
+    cfg="$dir/scram.properties"
+    # (a file, so the password stays off the command line; no [brackets] in a file)
+    (umask 077; echo "SCRAM-SHA-512=password=$pw" >"$cfg")
+    for attempt in 1 2 3 4 5; do
+      if "$JAVA" -Xmx128m -Dlog4j.configuration="file:$dir/log4j.properties" \
+          -cp "$JAR_DIR/kafka/*" kafka.admin.ConfigCommand \
+          --bootstrap-server "127.0.0.1:$KAFKA_PORT" --alter --entity-type users \
+          --entity-name "$TRUST_USER" --add-config-file "$cfg" >"$dir/scram.log" 2>&1; then
+        echo "$sum" >"$marker"
+        log "kafka: SCRAM-SHA-512 credentials of user $TRUST_USER set"
+        break
+      fi
+      sleep "$attempt"
+    done
+    rm -f "$cfg"
+    if [[ "$(cat "$marker" 2>/dev/null)" != "$sum" ]]; then
+      grep -v -e '^[[:space:]]' -e ' INFO ' "$dir/scram.log" | sed "s/$pw/<password>/g" | tail -n 20 >&2
+      die "kafka: could not set the SCRAM credentials of $TRUST_USER (log: $dir/scram.log)"
+    fi
+  fi
+  (umask 077; cat >"$(trust_env_file kafka)" <<EOF
+PARLEY_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_SASL_PORT
+PARLEY_KAFKA_SECURITY_PROTOCOL=SASL_SSL
+PARLEY_KAFKA_SASL_MECHANISM=SCRAM-SHA-512
+PARLEY_KAFKA_USERNAME=$TRUST_USER
+PARLEY_KAFKA_PASSWORD=$pw
+PARLEY_KAFKA_TLS_CA_FILE=$(tls_dir)/ca.pem
+EOF
+  )
 }
 
 # --- Cassandra -------------------------------------------------------------------
@@ -532,8 +703,10 @@ cmd_up() {
     waiting+=("$e" "$t0")
   done
 
-  [[ ${#waiting[@]} -eq 0 ]] && return 0
-  wait_all_ready "${waiting[@]}" || die "start-up failed (see above)"
+  if [[ ${#waiting[@]} -gt 0 ]]; then
+    wait_all_ready "${waiting[@]}" || die "start-up failed (see above)"
+  fi
+  if [[ " ${engines[*]} " == *" kafka "* ]]; then kafka_trust_ensure; fi
 }
 
 cmd_down() {
@@ -551,6 +724,7 @@ cmd_down() {
     wait_gone "${stopping[$i]}" "${pids[$i]}"
     log "${stopping[$i]}: stopped"
   done
+  for e in "${engines[@]}"; do rm -f "$(trust_env_file "$e")"; done
 }
 
 cmd_status() {

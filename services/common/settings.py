@@ -77,6 +77,23 @@ class Settings:
     cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
     cassandra_timeout_seconds: float = 10.0
 
+    # --- engine trust: authenticated, encrypted connections to Redis, Kafka, Cassandra ---
+    # (one place turns them into client options: common/redis_io.py, common/kafka_io.py,
+    # persistence/cassandra_io.py; README "Production checklist")
+    redis_username: str = ""  # Redis ACL user (empty: the default user)
+    redis_password: str = field(default="", repr=False)  # AUTH password
+    redis_tls: bool = False  # TLS to Redis (a rediss:// URL also turns it on)
+    redis_tls_ca_file: str = ""  # PEM CA bundle that signed Redis' certificate; empty: system CAs
+    kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"  # or SCRAM-SHA-256, PLAIN
+    kafka_username: str = ""
+    kafka_password: str = field(default="", repr=False)
+    kafka_tls_ca_file: str = ""  # PEM CA bundle for SSL / SASL_SSL; empty: system CAs
+    cassandra_username: str = ""  # PasswordAuthenticator role
+    cassandra_password: str = field(default="", repr=False)
+    cassandra_tls: bool = False  # client-to-node encryption
+    cassandra_tls_ca_file: str = ""  # PEM CA bundle; empty: system CAs
+
     # --- single-node mode ---
     sqlite_path: str = ".run/single/parley.db"
 
@@ -131,6 +148,10 @@ class Settings:
         return self.redis_prefix + "socketio"
 
     @property
+    def redis_tls_enabled(self) -> bool:
+        return self.redis_tls or self.redis_url.lower().startswith("rediss://")
+
+    @property
     def cassandra_host_list(self) -> list[str]:
         return [h.strip() for h in self.cassandra_hosts.split(",") if h.strip()]
 
@@ -170,7 +191,82 @@ class Settings:
                 f"HS256 outside single-node mode; use at least {MIN_HS256_SECRET_BYTES}"
             )
 
+    def _validate_engine_trust(self) -> None:
+        """The engine credentials and TLS settings: complete pairs, known values, CA files
+        that exist, nothing set that would be silently ignored."""
+
+        def ca_file(key: str, path: str) -> None:
+            if path and not os.path.isfile(path):
+                raise SettingsError(f"{key}: no such file: {path!r}")
+
+        scheme = self.redis_url.partition("://")[0].lower()
+        if scheme not in ("redis", "rediss", "unix"):
+            raise SettingsError(
+                f"PARLEY_REDIS_URL: expected redis://, rediss:// or unix://, got {scheme!r}"
+            )
+        if self.redis_username and not self.redis_password:
+            raise SettingsError("PARLEY_REDIS_PASSWORD: required when PARLEY_REDIS_USERNAME is set")
+        if self.redis_tls and scheme == "unix":
+            raise SettingsError("PARLEY_REDIS_TLS: not possible with a unix:// PARLEY_REDIS_URL")
+        if self.redis_tls_ca_file and not self.redis_tls_enabled:
+            raise SettingsError(
+                "PARLEY_REDIS_TLS_CA_FILE: set, but TLS is off "
+                "(set PARLEY_REDIS_TLS=true or use a rediss:// PARLEY_REDIS_URL)"
+            )
+        ca_file("PARLEY_REDIS_TLS_CA_FILE", self.redis_tls_ca_file)
+
+        protocols = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+        if self.kafka_security_protocol not in protocols:
+            raise SettingsError(
+                f"PARLEY_KAFKA_SECURITY_PROTOCOL: expected one of {protocols}, "
+                f"got {self.kafka_security_protocol!r}"
+            )
+        mechanisms = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+        if self.kafka_sasl_mechanism not in mechanisms:
+            raise SettingsError(
+                f"PARLEY_KAFKA_SASL_MECHANISM: expected one of {mechanisms}, "
+                f"got {self.kafka_sasl_mechanism!r}"
+            )
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        if sasl and not self.kafka_username:
+            raise SettingsError(
+                f"PARLEY_KAFKA_USERNAME: required with PARLEY_KAFKA_SECURITY_PROTOCOL="
+                f"{self.kafka_security_protocol}"
+            )
+        if sasl and not self.kafka_password:
+            raise SettingsError(
+                f"PARLEY_KAFKA_PASSWORD: required with PARLEY_KAFKA_SECURITY_PROTOCOL="
+                f"{self.kafka_security_protocol}"
+            )
+        if not sasl and (self.kafka_username or self.kafka_password):
+            raise SettingsError(
+                "PARLEY_KAFKA_USERNAME/PARLEY_KAFKA_PASSWORD: set, but "
+                f"PARLEY_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} does not use "
+                "them (use SASL_SSL)"
+            )
+        if self.kafka_tls_ca_file and self.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+            raise SettingsError(
+                "PARLEY_KAFKA_TLS_CA_FILE: set, but PARLEY_KAFKA_SECURITY_PROTOCOL="
+                f"{self.kafka_security_protocol} does not use TLS (use SSL or SASL_SSL)"
+            )
+        ca_file("PARLEY_KAFKA_TLS_CA_FILE", self.kafka_tls_ca_file)
+
+        if self.cassandra_username and not self.cassandra_password:
+            raise SettingsError(
+                "PARLEY_CASSANDRA_PASSWORD: required when PARLEY_CASSANDRA_USERNAME is set"
+            )
+        if self.cassandra_password and not self.cassandra_username:
+            raise SettingsError(
+                "PARLEY_CASSANDRA_USERNAME: required when PARLEY_CASSANDRA_PASSWORD is set"
+            )
+        if self.cassandra_tls_ca_file and not self.cassandra_tls:
+            raise SettingsError(
+                "PARLEY_CASSANDRA_TLS_CA_FILE: set, but PARLEY_CASSANDRA_TLS is off"
+            )
+        ca_file("PARLEY_CASSANDRA_TLS_CA_FILE", self.cassandra_tls_ca_file)
+
     def validate(self) -> None:
+        self._validate_engine_trust()
         if self.mode not in MODES:
             raise SettingsError(f"PARLEY_MODE: expected one of {MODES}, got {self.mode!r}")
         if self.jwt_algorithm not in ("HS256", "RS256"):

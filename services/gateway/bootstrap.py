@@ -17,7 +17,7 @@ import socketio
 
 from services.common.ratelimit import MemoryRateLimiter, RateLimiter
 from services.common.ratelimit_redis import RedisRateLimiter
-from services.common.redis_io import redis_client
+from services.common.redis_io import redis_client, redis_options
 from services.common.settings import Settings
 from services.persistence.files import FileStore
 from services.persistence.ports import MessageLog, MessageStore
@@ -149,8 +149,11 @@ def build(settings: Settings) -> Components:
         settings.cassandra_port,
         settings.cassandra_keyspace,
     )
-    manager = FanoutManager(settings.redis_url, channel=settings.socketio_channel)
-    redis = redis_client(settings.redis_url)
+    trust = redis_options(settings)
+    manager = FanoutManager(
+        settings.redis_url, channel=settings.socketio_channel, redis_options=trust
+    )
+    redis = redis_client(settings.redis_url, options=trust)
     recent = RedisRecentLog(redis, settings.redis_prefix)
     return Components(
         manager=manager,
@@ -163,7 +166,7 @@ def build(settings: Settings) -> Components:
         files=CassandraFileStore(settings),
         users=CassandraUserStore(settings),
         redis=redis,
-        control=RedisControlBus(settings.redis_url, settings.redis_prefix),
+        control=RedisControlBus(settings.redis_url, settings.redis_prefix, redis_options=trust),
         stats=RedisStatsBoard(redis, settings.redis_prefix),
         revocations=RedisRevocations(redis, settings.redis_prefix, settings.jwt_leeway_seconds),
     )

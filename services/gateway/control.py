@@ -12,14 +12,15 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
+from services.common.redis_io import redis_client
 
 from . import metrics
 
@@ -118,17 +119,22 @@ class MemoryControlBus:
 class RedisControlBus:
     """Redis pub/sub on ``<prefix>control``, with its own connection for the subscription."""
 
-    def __init__(self, url: str, prefix: str, retry_max_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        retry_max_s: float = 5.0,
+        redis_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self._url = url
+        self._redis_options = redis_options
         self.channel = f"{prefix}control"
         self._retry_max = retry_max_s
         self._redis: aioredis.Redis | None = None
         self._listener: asyncio.Task | None = None
 
     async def start(self, on_command: CommandHandler) -> None:
-        self._redis = aioredis.Redis.from_url(
-            self._url, decode_responses=True, socket_connect_timeout=5, health_check_interval=10
-        )
+        self._redis = redis_client(self._url, socket_timeout=None, options=self._redis_options)
         subscribed = asyncio.get_running_loop().create_future()
         self._listener = asyncio.create_task(
             self._listen(on_command, subscribed), name="control-bus"

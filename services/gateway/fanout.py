@@ -30,8 +30,11 @@ class FanoutManager(socketio.AsyncRedisManager, DirectEmitManager):
 
     def _redis_connect(self) -> None:
         """One client for publishing and the subscription, on a blocking pool: a burst of
-        emits waits for a connection instead of failing with "Too many connections"."""
-        self.redis = redis_client(self.redis_url, decode=False, socket_timeout=None)
+        emits waits for a connection instead of failing with "Too many connections".
+        ``redis_options`` (the stock constructor argument): ``redis_io.redis_options``."""
+        self.redis = redis_client(
+            self.redis_url, decode=False, socket_timeout=None, options=self.redis_options
+        )
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         self.connected = True
 

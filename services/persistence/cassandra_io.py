@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from cassandra import ConsistencyLevel
+from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
@@ -22,6 +23,7 @@ from cassandra.query import Statement
 
 from services.common.errors import Unavailable
 from services.common.settings import Settings
+from services.common.tls import client_context
 
 PROTOCOL_VERSION = 5  # Cassandra 4.0+; pinned so the driver does not probe and downgrade
 
@@ -41,7 +43,22 @@ def make_cluster(settings: Settings) -> Cluster:
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=settings.cassandra_timeout_seconds,
         control_connection_timeout=settings.cassandra_timeout_seconds,
+        **cassandra_trust_options(settings),
     )
+
+
+def cassandra_trust_options(settings: Settings) -> dict[str, Any]:
+    """``Cluster`` options from ``PARLEY_CASSANDRA_USERNAME/PASSWORD/TLS/TLS_CA_FILE``:
+    PasswordAuthenticator credentials, and client-to-node TLS that verifies the node's
+    certificate and host name (the driver passes the contact point as the server name)."""
+    options: dict[str, Any] = {}
+    if settings.cassandra_username:
+        options["auth_provider"] = PlainTextAuthProvider(
+            username=settings.cassandra_username, password=settings.cassandra_password
+        )
+    if settings.cassandra_tls:
+        options["ssl_context"] = client_context(settings.cassandra_tls_ca_file)
+    return options
 
 
 async def connect(settings: Settings, keyspace: str | None = None) -> tuple[Cluster, Session]:

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from services.common.errors import Unavailable
+from services.common.kafka_io import kafka_options
 from services.common.model import Record
 from services.common.settings import Settings
 
@@ -36,7 +37,7 @@ class KafkaMessageLog:
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
-            bootstrap_servers=self._settings.kafka_bootstrap,
+            **kafka_options(self._settings),
             acks="all",
             enable_idempotence=True,
             linger_ms=2,

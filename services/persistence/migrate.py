@@ -16,6 +16,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from services.common.kafka_io import kafka_options
 from services.common.settings import Settings
 
 from .cassandra_io import connect, execute
@@ -80,7 +81,7 @@ async def migrate_cassandra(settings: Settings) -> list[str]:
 
 async def ensure_topics(settings: Settings) -> bool:
     """Create the messages topic if missing; True if it was created now."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
         if settings.kafka_topic in await admin.list_topics():

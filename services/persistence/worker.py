@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from services.common.errors import Unavailable
+from services.common.kafka_io import kafka_options
 from services.common.model import Message, Receipt, decode_record
 from services.common.settings import Settings
 
@@ -64,7 +65,7 @@ class PersistenceWorker:
         while True:
             consumer = AIOKafkaConsumer(
                 self._settings.kafka_topic,
-                bootstrap_servers=self._settings.kafka_bootstrap,
+                **kafka_options(self._settings),
                 group_id=self._settings.kafka_group,
                 client_id=f"parley-persistence-{self._settings.pod_id}",
                 enable_auto_commit=False,
@@ -72,7 +73,7 @@ class PersistenceWorker:
                 max_poll_records=500,
             )
             dlq = AIOKafkaProducer(
-                bootstrap_servers=self._settings.kafka_bootstrap,
+                **kafka_options(self._settings),
                 acks="all",
                 enable_idempotence=True,
             )

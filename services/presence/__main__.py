@@ -7,7 +7,7 @@ import logging
 
 from starlette.applications import Starlette
 
-from services.common.redis_io import redis_client
+from services.common.redis_io import redis_client, redis_options
 from services.common.settings import Settings
 from services.common.web import configure_logging, health_routes, uvicorn_server
 
@@ -22,7 +22,7 @@ async def main() -> None:
     configure_logging(settings.log_level)
     store = RedisPresenceStore.from_settings(settings)
     await store.start()
-    redis = redis_client(settings.redis_url)
+    redis = redis_client(settings.redis_url, options=redis_options(settings))
     reaper = Reaper(settings, store, redis)
     app = Starlette(
         routes=health_routes({"redis": store.healthy}, metrics_port=settings.metrics_port)

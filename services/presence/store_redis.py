@@ -30,12 +30,14 @@ a room, offline to the rooms they were in) and lists only users who share a room
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
-from services.common.redis_io import redis_client
+from services.common.redis_io import redis_client, redis_options
 from services.common.settings import Settings
 
 from .ports import OnlineUser, Session, UserPresence
@@ -242,12 +244,19 @@ def _pairs(flat: list[str]) -> list[OnlineUser]:
 
 class RedisPresenceStore:
     def __init__(
-        self, url: str, prefix: str, channel: str, grace_ms: int = 0, scope: str = "all"
+        self,
+        url: str,
+        prefix: str,
+        channel: str,
+        grace_ms: int = 0,
+        scope: str = "all",
+        redis_options: Mapping[str, Any] | None = None,
     ) -> None:
         if scope not in SCOPES:
             raise ValueError(f"presence scope must be one of {SCOPES}")
         self.scope = scope
         self._url = url
+        self._redis_options = redis_options
         self._p = f"{prefix}{{presence}}:"
         self._channel = channel
         self._grace_ms = grace_ms
@@ -261,10 +270,11 @@ class RedisPresenceStore:
             settings.socketio_channel,
             int(settings.presence_grace_seconds * 1000),
             settings.presence_scope,
+            redis_options(settings),
         )
 
     async def start(self) -> None:
-        self._redis = redis_client(self._url)
+        self._redis = redis_client(self._url, options=self._redis_options)
         scripts = {
             "connect": CONNECT,
             "disconnect": DISCONNECT,

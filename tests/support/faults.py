@@ -18,6 +18,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.common.kafka_io import kafka_options
 from services.common.settings import Settings
 from services.persistence.cassandra_io import connect, execute
 from tests.support.procs import ROOT
@@ -86,14 +87,14 @@ async def eventually(
 
 async def log_end_offsets(settings: Settings) -> dict[int, int]:
     """The high watermark of every partition of the settings' topic."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
         (topic,) = await admin.describe_topics([settings.kafka_topic])
     finally:
         await admin.close()
     tps = [TopicPartition(settings.kafka_topic, p["partition"]) for p in topic["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    consumer = AIOKafkaConsumer(**kafka_options(settings), group_id=None)
     await consumer.start()
     try:
         consumer.assign(tps)  # an unassigned consumer's stop() raises CancelledError (aiokafka)
@@ -105,7 +106,7 @@ async def log_end_offsets(settings: Settings) -> dict[int, int]:
 
 async def committed_offsets(settings: Settings) -> dict[int, int]:
     """The offsets the settings' consumer group has committed on its topic."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
         found = await admin.list_consumer_group_offsets(settings.kafka_group)
