@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
-.PHONY: help run token test test-unit deps infra-up up down status lint migrate bench
+.PHONY: help run token test test-unit deps infra-up up down restart status lint migrate bench
 
 help:
 	@echo "make run            single-node Parley on http://127.0.0.1:8000 (nothing to install)"
@@ -52,6 +52,9 @@ up: deps
 
 down:
 	@bash deploy/local/cluster.sh down
+
+restart:  # rolling restart of the gateways of `make up` (each drains, then comes back)
+	@bash deploy/local/cluster.sh restart $(SERVICES)
 
 status:
 	@bash deploy/local/cluster.sh status

@@ -53,6 +53,8 @@ start_service() {  # name module port
   if alive "$name"; then log "$name already running (pid $(pid_of "$name"))"; return; fi
   mkdir -p "$RUN_DIR/pids" "$RUN_DIR/logs"
   PARLEY_MODE=cluster PARLEY_PORT="$port" PARLEY_POD_ID="$name-$RANDOM" \
+    PARLEY_DRAIN_SECONDS="${PARLEY_DRAIN_SECONDS:-3}" \
+    PARLEY_DRAIN_DISCONNECT_SECONDS="${PARLEY_DRAIN_DISCONNECT_SECONDS:-2}" \
     setsid nohup "$PY" -m "services.$module" >>"$RUN_DIR/logs/$name.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/pids/$name.pid"
 }
@@ -61,10 +63,11 @@ stop_service() {
   local name=$1 pid
   pid="$(pid_of "$name")"
   if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    local t0=$SECONDS
+    kill -TERM "$pid"   # a gateway drains first (PARLEY_DRAIN_SECONDS + _DISCONNECT_SECONDS)
+    for _ in $(seq 1 240); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-    log "stopped $name"
+    log "stopped $name ($((SECONDS - t0))s)"
   fi
   rm -f "$RUN_DIR/pids/$name.pid"
 }
@@ -97,6 +100,25 @@ Parley cluster is up.
 TXT
 }
 
+restart() {  # rolling: one service at a time, each ready again before the next
+  jwt_secret
+  local names=("$@") spec name module port found
+  ((${#names[@]})) || names=(gateway-1 gateway-2)
+  for name in "${names[@]}"; do
+    found=""
+    for spec in "${SERVICES[@]}"; do
+      IFS=: read -r n module port <<<"$spec"
+      [[ $n == "$name" ]] && found="$module:$port"
+    done
+    [[ -n $found ]] || { log "ERROR: unknown service $name"; return 2; }
+    IFS=: read -r module port <<<"$found"
+    stop_service "$name"
+    (cd "$REPO" && start_service "$name" "$module" "$port")
+    wait_ready "$name" "$port"
+    log "$name restarted and ready"
+  done
+}
+
 down() {
   PARLEY_RUN_DIR="$RUN_DIR" PARLEY_NGINX_PORT=$NGINX_PORT bash "$HERE/nginx.sh" down || true
   for ((i=${#SERVICES[@]}-1; i>=0; i--)); do
@@ -118,7 +140,8 @@ status() {
 
 case "${1:-}" in
   up) up ;;
+  restart) shift; restart "$@" ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: cluster.sh up|down|status" >&2; exit 2 ;;
+  *) echo "usage: cluster.sh up|down|status|restart [service...]" >&2; exit 2 ;;
 esac

@@ -67,9 +67,13 @@ check_ports() {
 }
 
 upstream_servers() {
+  # max_fails=0: never take a gateway out of rotation for a while; every request tries its
+  # ip_hash gateway and moves to the next on a refused connection or a draining gateway's
+  # 503/403 (proxy_next_upstream). A restarting gateway is back in rotation the moment it
+  # listens, and a drain never leaves nginx with "no live upstreams".
   local p out=""
   for p in $GATEWAY_PORTS; do
-    out+="        server 127.0.0.1:$p max_fails=1 fail_timeout=5s;"$'\n'
+    out+="        server 127.0.0.1:$p max_fails=0;"$'\n'
   done
   printf '%s' "${out%$'\n'}"
 }

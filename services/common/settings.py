@@ -39,6 +39,10 @@ class Settings:
     # separated; "*" = any). Everyone else is keyed on its own address (per-IP limits).
     trusted_proxies: str = "127.0.0.1"
     metrics_port: int = 0  # > 0: /metrics only on this port (never routed by an ingress)
+    # Graceful drain after SIGTERM (gateway): not ready at once, serve this long, then close
+    # the clients' transports in jittered batches over drain_disconnect_seconds.
+    drain_seconds: float = 10.0
+    drain_disconnect_seconds: float = 5.0
 
     # --- auth ---
     jwt_secret: str = field(default=DEV_JWT_SECRET, repr=False)
@@ -285,6 +289,10 @@ class Settings:
         parse_limit(self.register_ip_rate_limit, "PARLEY_REGISTER_IP_RATE_LIMIT")
         parse_limit(self.register_rate_limit, "PARLEY_REGISTER_RATE_LIMIT")
         parse_limits(self.rate_limits)
+        if self.drain_seconds < 0 or self.drain_disconnect_seconds < 0:
+            raise SettingsError(
+                "PARLEY_DRAIN_SECONDS / PARLEY_DRAIN_DISCONNECT_SECONDS: must not be negative"
+            )
         if self.hash_max_pending < 1:
             raise SettingsError("PARLEY_HASH_MAX_PENDING: must be positive")
         if self.max_rooms_per_socket < 1:

@@ -74,6 +74,11 @@ def health_routes(
 
 def uvicorn_server(app, settings: Settings) -> uvicorn.Server:
     """The service's server; also starts the separate metrics listener when configured."""
+    return uvicorn.Server(uvicorn_config(app, settings))
+
+
+def uvicorn_config(app, settings: Settings) -> uvicorn.Config:
+    """The server configuration every service uses (and the metrics listener, if any)."""
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.host)
         log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
@@ -90,7 +95,7 @@ def uvicorn_server(app, settings: Settings) -> uvicorn.Server:
         forwarded_allow_ips=[h.strip() for h in trusted.split(",") if h.strip()] or [],
         timeout_graceful_shutdown=10,
     )
-    return uvicorn.Server(config)
+    return config
 
 
 def configure_logging(level: str) -> None:

@@ -6,9 +6,10 @@ import asyncio
 import sys
 
 from services.common.settings import Settings, SettingsError
-from services.common.web import configure_logging, uvicorn_server
+from services.common.web import configure_logging, uvicorn_config
 
 from .app import Gateway
+from .drain import DrainingServer
 
 
 def banner(settings: Settings) -> str:
@@ -17,7 +18,12 @@ def banner(settings: Settings) -> str:
         f"Parley gateway ({settings.mode} mode) on {url}",
         f"  Socket.IO: {url}/socket.io/  namespaces /chat /notifications /admin",
         f"  HTTP:      POST {url}/auth/register  POST {url}/auth/login  GET {url}/files/<id>",
-        f"  probes:    {url}/healthz  {url}/readyz  {url}/metrics",
+        f"  probes:    {url}/healthz  {url}/readyz  "
+        + (
+            f"http://{settings.host}:{settings.metrics_port}/metrics"
+            if settings.metrics_port
+            else f"{url}/metrics"
+        ),
     ]
     if settings.admin_ui_password:
         lines.append(f"  Admin UI:  {url}/admin-ui/  (namespace {settings.admin_ui_namespace})")
@@ -39,7 +45,7 @@ async def main() -> None:
     configure_logging(settings.log_level)
     print(banner(settings), flush=True)
     gateway = Gateway(settings)
-    await uvicorn_server(gateway.asgi, settings).serve()
+    await DrainingServer(uvicorn_config(gateway.asgi, settings), gateway.drain).serve()
 
 
 if __name__ == "__main__":

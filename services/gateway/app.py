@@ -1,9 +1,10 @@
 """The gateway ASGI application: Socket.IO at ``/socket.io`` plus the HTTP probes.
 
 Nothing connects at import: ``create_app`` wires components and the lifespan starts them.
-Shutdown order (matches Kubernetes: SIGTERM after ``preStop``, within the grace period):
-stop heart-beating, remove this pod's sessions from presence and announce the users who went
-offline, then close the backends.
+Shutdown order (matches Kubernetes: SIGTERM after ``preStop``, within the grace period): the
+drain (``drain.py``: not ready at once, keep serving, then move clients away in batches), then
+stop heart-beating, end this pod's remaining presence sessions as ordinary disconnects (grace
+period respected), then close the backends.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .admin_ui import ui_routes
 from .auth_http import auth_routes
 from .bootstrap import Components, build
 from .chat import ChatNamespace, now_ms
+from .drain import Drain, DrainGate
 from .files_http import file_routes
 from .notifications import NotificationsNamespace
 from .sio_server import ParleyServer
@@ -63,7 +65,9 @@ class Gateway:
         self.notifications = NotificationsNamespace(self.sio, settings, self.parts)
         self.chat = ChatNamespace(self.sio, settings, self.parts, self.notifications)
         self.admin = AdminNamespace(self)
+        self.drain = Drain(self.sio, settings.drain_seconds, settings.drain_disconnect_seconds)
         checks = {
+            "draining": self.drain.ready,
             "log": self.parts.log.healthy,
             "store": self.parts.store.healthy,
             "presence": self.parts.presence.healthy,
@@ -80,7 +84,7 @@ class Gateway:
             + ui_routes(settings),
             lifespan=self._lifespan,
         )
-        self.asgi = socketio.ASGIApp(self.sio, other_asgi_app=self.http)
+        self.asgi = DrainGate(socketio.ASGIApp(self.sio, other_asgi_app=self.http), self.drain)
         self._heartbeat: asyncio.Task | None = None
         if isinstance(self.parts.presence, MemoryPresenceStore):
             self.parts.presence.bind(self.sio.emit)
@@ -147,14 +151,19 @@ class Gateway:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         await self.admin.stop()
-        try:  # announces the users who had no session elsewhere
+        try:
+            # Sessions still here end like any disconnect: a user who reconnects to another
+            # pod within the grace period is never announced offline (a rolling restart does
+            # not flap presence). Then whatever is left of this pod is cleared.
+            for sid, identity in list(self.chat.identities.items()):
+                await self.parts.presence.disconnect(self.chat.session(sid, identity), now_ms())
             await self.parts.presence.reap_pod(self.settings.pod_id, now_ms())
         except Exception as exc:
             log.warning("could not clear this pod's presence at shutdown: %s", exc)
         await self.parts.close()
 
 
-def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
+def create_app(settings: Settings | None = None) -> DrainGate:
     settings = settings or Settings.from_env()
     settings.require_strong_secret()
     return Gateway(settings).asgi

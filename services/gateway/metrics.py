@@ -69,3 +69,11 @@ PASSWORD_HASH_BUSY = Counter(
     "parley_gateway_password_hash_busy_total",
     "Registrations and logins refused with 503 because the bcrypt queue was full",
 )
+DRAINING = Gauge(
+    "parley_gateway_draining",
+    "1 from SIGTERM until exit: not ready, clients being moved to other pods",
+)
+DRAIN_DISCONNECTS = Counter(
+    "parley_gateway_drain_disconnects_total",
+    "Transports closed by a drain so their clients reconnect elsewhere",
+)

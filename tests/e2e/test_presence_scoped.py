@@ -23,7 +23,12 @@ def scoped_gateways(request, tmp_path_factory, engine_env):
     scope = {**PRESENCE_ENV, "PARLEY_PRESENCE_SCOPE": "rooms"}
     if request.param == "single":
         db = tmp_path_factory.mktemp("scoped") / "p.db"
-        env = {**scope, "PARLEY_MODE": "single", "PARLEY_SQLITE_PATH": str(db)}
+        env = {
+            **scope,
+            "PARLEY_MODE": "single",
+            "PARLEY_SQLITE_PATH": str(db),
+            "PARLEY_JWT_SECRET": engine_env["PARLEY_JWT_SECRET"],  # tokens from cluster.token
+        }
         names = ["scoped-single"]
     else:
         request.getfixturevalue("migrated")

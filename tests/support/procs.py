@@ -31,6 +31,9 @@ class Service:
         self.port = port or free_port()
         self.env = {
             **os.environ,
+            # tests stop gateways often: no drain unless a test asks for one
+            "PARLEY_DRAIN_SECONDS": "0",
+            "PARLEY_DRAIN_DISCONNECT_SECONDS": "0.2",
             **env,
             "PARLEY_PORT": str(self.port),
             "PARLEY_POD_ID": env.get("PARLEY_POD_ID", name),
