@@ -1,5 +1,8 @@
 """Prometheus metrics of the gateway (no user or room ids as labels).
 
+The Socket.IO namespace is the label ``nsp`` (``/chat``, ...): ``namespace`` is the Kubernetes
+namespace Prometheus attaches to every target.
+
 Label values come from fixed sets (namespaces, event names, PROTOCOL.md error codes, reasons),
 and the series an operator alerts on are created at zero up front (``track_event``, the
 handshake codes, the HTTP route groups), so a rate of "no errors" is 0, not "no data".
@@ -21,13 +24,15 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 # --- connections ---------------------------------------------------------------------------
 CONNECTS = Counter(
-    "parley_gateway_connects_total", "Socket.IO handshakes accepted, by namespace.", ["namespace"]
+    "parley_gateway_connects_total",
+    "Socket.IO handshakes accepted, by Socket.IO namespace (nsp).",
+    ["nsp"],
 )
 DISCONNECTS = Counter(
     "parley_gateway_disconnects_total",
     "Socket.IO sessions ended, by namespace and reason (client_disconnect, server_disconnect, "
     "ping_timeout, transport_close, transport_error, other).",
-    ["namespace", "reason"],
+    ["nsp", "reason"],
 )
 DISCONNECT_REASONS = (
     "client_disconnect",
@@ -59,7 +64,7 @@ def disconnected(namespace: str, reason: object) -> None:
 
 
 class ConnectionsCollector:
-    """``parley_gateway_connections{namespace, transport}``, counted from the Socket.IO server
+    """``parley_gateway_connections{nsp, transport}``, counted from the Socket.IO server
     at scrape time (a polling session that upgrades moves to ``websocket`` by itself)."""
 
     def __init__(self) -> None:
@@ -69,7 +74,7 @@ class ConnectionsCollector:
         family = GaugeMetricFamily(
             "parley_gateway_connections",
             "Socket.IO sessions open on this pod, by namespace and Engine.IO transport.",
-            labels=["namespace", "transport"],
+            labels=["nsp", "transport"],
         )
         counts = {(ns, t): 0 for ns in NAMESPACES for t in TRANSPORTS}
         server = self.server
@@ -112,7 +117,7 @@ DELIVERIES = Counter(
     "parley_gateway_deliveries_total",
     "Event packets handed to sockets of this pod, by namespace (every recipient of a room "
     "emit counts once; chat:batch counts once per socket).",
-    ["namespace"],
+    ["nsp"],
 )
 for _ns in NAMESPACES:
     DELIVERIES.labels(_ns)
