@@ -87,10 +87,10 @@ up() {
     return
   fi
   rm -rf "$DIR/data"
-  (cd "$DIR" && setsid nohup prometheus --config.file="$DIR/prometheus.yml" \
+  setsid nohup prometheus --config.file="$DIR/prometheus.yml" \
     --storage.tsdb.path="$DIR/data" --storage.tsdb.retention.time=2d \
-    --web.listen-address="127.0.0.1:$PORT" --web.enable-lifecycle \
-    >>"$LOG" 2>&1 < /dev/null & echo $! > "$PID_FILE")
+    --web.listen-address="127.0.0.1:$PORT" >>"$LOG" 2>&1 < /dev/null &
+  echo $! > "$PID_FILE"
   local deadline=$((SECONDS + 30))
   until curl -fsS "$URL/-/ready" >/dev/null 2>&1; do
     running_pid >/dev/null || { tail -n 20 "$LOG" >&2; die "prometheus exited; log: $LOG"; }

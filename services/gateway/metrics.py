@@ -188,10 +188,12 @@ def outcomes() -> list[str]:
 
 
 def track_event(event: str) -> None:
-    """Create the event's series at zero: one per ack outcome, and its latency histogram."""
+    """Create the event's series at zero: one per ack outcome, its latency histogram, and its
+    rate-limit refusals."""
     for outcome in outcomes():
         EVENTS.labels(event, outcome)
     EVENT_SECONDS.labels(event)
+    RATE_LIMITED.labels(event)
 
 
 # --- HTTP ------------------------------------------------------------------------------------
