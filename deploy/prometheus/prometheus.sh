@@ -2,11 +2,12 @@
 # Parley local cluster — prometheus.sh: a real Prometheus (Debian's `prometheus` 2.42, with
 # promtool) scraping every process of the local cluster, with Parley's alert rules loaded.
 #
-# Usage: prometheus.sh up | down | status
+# Usage: prometheus.sh up | down | status | install
 #   up      install the Debian package if missing, render prometheus.yml + rules + targets into
 #           <run dir>/prometheus/, start Prometheus on 127.0.0.1:$PARLEY_PROMETHEUS_PORT, wait
 #           until it is ready and print its URL (when already running: re-render and reload)
 #   down    stop exactly the Prometheus this script started (pid file)
+#   install only install Debian's prometheus + promtool if missing (the tests use it)
 # Env:
 #   PARLEY_CLUSTER_DIR / PARLEY_RUN_DIR   the run dir (same rule as cluster.sh; default .run)
 #   PARLEY_CLUSTER_PORT_BASE              the cluster's ports (gateways base+1/+2, worker
@@ -121,5 +122,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: prometheus.sh up|down|status" >&2; exit 2 ;;
+  install) install ;;
+  *) echo "usage: prometheus.sh up|down|status|install" >&2; exit 2 ;;
 esac

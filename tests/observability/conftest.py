@@ -60,9 +60,23 @@ class Prometheus:
 
 
 @pytest.fixture(scope="session")
-def prometheus(make_up_stack):
-    if shutil.which("prometheus") is None and os.geteuid() != 0:
-        pytest.skip("prometheus not installed (apt-get install prometheus)")
+def promtool() -> str:
+    """promtool (and prometheus), installed from Debian by prometheus.sh if missing."""
+    if shutil.which("promtool") is None:
+        result = subprocess.run(
+            ["bash", str(ROOT / "deploy/prometheus/prometheus.sh"), "install"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, f"installing prometheus:\n{result.stdout}\n{result.stderr}"
+    path = shutil.which("promtool")
+    assert path, "promtool is still missing"
+    return path
+
+
+@pytest.fixture(scope="session")
+def prometheus(make_up_stack, promtool):
     port = int(os.environ.get("PARLEY_TEST_PROMETHEUS_PORT") or free_port())
     env = {
         **os.environ,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import subprocess
 import time
 
@@ -82,10 +81,8 @@ def test_every_panel_query_returns_data(prometheus):
     assert not empty, "panels without data:\n" + "\n".join(empty)
 
 
-def test_promtool_check_metrics_is_clean_after_traffic(make_up_stack):
+def test_promtool_check_metrics_is_clean_after_traffic(make_up_stack, promtool):
     assert "load" in state, "needs the load of the previous test"
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool missing"
     for name, url in processes(make_up_stack).items():
         text = httpx.get(url + "/metrics", timeout=10).text
         result = subprocess.run(

@@ -5,7 +5,6 @@ ack-outcome metric covering every error code of PROTOCOL.md."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 
@@ -15,27 +14,20 @@ from services.gateway import metrics
 from tests.observability.queries import alert_rules, concrete, metric_names, panel_queries
 from tests.support.procs import ROOT
 
-PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool missing: bash deploy/prometheus/prometheus.sh up installs it"
-)
-
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-@needs_promtool
-def test_promtool_check_rules():
-    result = run(PROMTOOL, "check", "rules", "deploy/prometheus/rules/parley.rules.yml")
+def test_promtool_check_rules(promtool):
+    result = run(promtool, "check", "rules", "deploy/prometheus/rules/parley.rules.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(alert_rules())} rules found" in result.stdout
 
 
-@needs_promtool
-def test_promtool_rule_unit_tests():
+def test_promtool_rule_unit_tests(promtool):
     """Each alert fires on its bad series and stays silent on the good ones."""
-    result = run(PROMTOOL, "test", "rules", "deploy/prometheus/tests/parley.rules.test.yml")
+    result = run(promtool, "test", "rules", "deploy/prometheus/tests/parley.rules.test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     tested = set(
         re.findall(
