@@ -521,6 +521,20 @@ def errors():
             unit="ops",
         ),
         Panel(
+            "Sockets refused for bad input/s",
+            "Sockets disconnected for breaking an input limit (input_limit) or sending an "
+            "undecodable packet (parse_error).",
+            [(f"sum by (reason) ({rate('parley_gateway_input_refused_total')})", "{{reason}}")],
+            unit="ops",
+        ),
+        Panel(
+            "Password hashing queue full/s",
+            "Registrations and logins refused with 503 because the bcrypt queue was full.",
+            [(f"sum by (pod) ({rate('parley_gateway_password_hash_busy_total')})", "{{pod}}")],
+            unit="ops",
+            red=0.01,
+        ),
+        Panel(
             "HTTP 5xx/s",
             "5xx responses of the gateways' HTTP routes (probes, auth, files), by route.",
             [

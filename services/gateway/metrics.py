@@ -45,7 +45,13 @@ DISCONNECT_REASONS = (
 HANDSHAKES_REFUSED = Counter(
     "parley_gateway_handshakes_refused_total", "Handshakes refused, by reason code.", ["code"]
 )
-HANDSHAKE_CODES = ("auth_required", "invalid_token", "token_expired", "invalid_subject")
+HANDSHAKE_CODES = (
+    "auth_required",
+    "invalid_token",
+    "token_expired",
+    "invalid_subject",
+    "token_revoked",
+)
 for _ns in NAMESPACES:
     CONNECTS.labels(_ns)
     for _reason in DISCONNECT_REASONS:
@@ -279,6 +285,8 @@ INPUT_REFUSED = Counter(
     "Sockets disconnected for breaking an input limit or sending an undecodable packet",
     ["reason"],
 )
+for _reason in ("input_limit", "parse_error"):
+    INPUT_REFUSED.labels(_reason)
 PASSWORD_HASH_BUSY = Counter(
     "parley_gateway_password_hash_busy_total",
     "Registrations and logins refused with 503 because the bcrypt queue was full",
