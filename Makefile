@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
-.PHONY: help run token test test-unit deps infra-up up down restart status lint migrate bench
+.PHONY: help run token test test-unit deps infra-up up down restart status lint migrate bench dashboards
 
 help:
 	@echo "make run            single-node Parley on http://127.0.0.1:8000 (nothing to install)"
@@ -15,6 +15,7 @@ help:
 	@echo "make infra-up       only the engines (Redis, Kafka, Cassandra)"
 	@echo "make lint           ruff"
 	@echo "make bench          gateway vs the reference server, persistence pipeline (~5 min)"
+	@echo "make dashboards     regenerate the Grafana dashboards and the chart's copies"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,5 +64,8 @@ bench: $(STAMP)
 	@bash bench/run.sh
 
 lint: deps
-	@$(VENV)/bin/ruff check services tests bench
-	@$(VENV)/bin/ruff format --check services tests bench
+	@$(VENV)/bin/ruff check services tests bench deploy/grafana
+	@$(VENV)/bin/ruff format --check services tests bench deploy/grafana
+
+dashboards: deps
+	@$(PY) deploy/grafana/generate.py

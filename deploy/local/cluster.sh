@@ -87,6 +87,8 @@ up() {
   done
   PARLEY_RUN_DIR="$RUN_DIR" PARLEY_NGINX_PORT=$NGINX_PORT \
     PARLEY_GATEWAY_PORTS="$((BASE + 1)) $((BASE + 2))" bash "$HERE/nginx.sh" up
+  # opt-in: PARLEY_PROMETHEUS=1 make up (deploy/prometheus/prometheus.sh; README "Dashboards and alerts")
+  if [[ -n ${PARLEY_PROMETHEUS:-} ]]; then bash "$REPO/deploy/prometheus/prometheus.sh" up; fi
   cat <<TXT
 
 Parley cluster is up.
@@ -120,6 +122,7 @@ restart() {  # rolling: one service at a time, each ready again before the next
 }
 
 down() {
+  bash "$REPO/deploy/prometheus/prometheus.sh" down || true  # only if it was started
   PARLEY_RUN_DIR="$RUN_DIR" PARLEY_NGINX_PORT=$NGINX_PORT bash "$HERE/nginx.sh" down || true
   for ((i=${#SERVICES[@]}-1; i>=0; i--)); do
     IFS=: read -r name _ _ <<<"${SERVICES[$i]}"
@@ -135,6 +138,7 @@ status() {
     else echo "$name stopped"; fi
   done
   PARLEY_RUN_DIR="$RUN_DIR" PARLEY_NGINX_PORT=$NGINX_PORT bash "$HERE/nginx.sh" status || true
+  bash "$REPO/deploy/prometheus/prometheus.sh" status || true
   bash "$HERE/infra.sh" status
 }
 

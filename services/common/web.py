@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .metrics import observe_readiness
 from .settings import Settings
 
 Check = Callable[[], Awaitable[bool]]
@@ -55,6 +56,7 @@ def health_routes(
 
     async def readyz(_: Request) -> Response:
         results = await run_checks(checks)
+        observe_readiness(results, optional)  # parley_ready (also fresh with PARLEY_METRICS_PORT)
         ready = all(ok for name, ok in results.items() if name not in optional)
         degraded = sorted(name for name, ok in results.items() if not ok and name in optional)
         status = ("degraded" if degraded else "ready") if ready else "not ready"
@@ -64,6 +66,7 @@ def health_routes(
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(_: Request) -> Response:
+        observe_readiness(await run_checks(checks, timeout=0.5), optional)  # parley_ready
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     routes = [Route("/healthz", healthz), Route("/readyz", readyz)]

@@ -203,12 +203,12 @@ class AdminNamespace:
     async def connect(self, sid: str, environ: dict, auth: object = None) -> None:
         identity = await authenticate(auth, self.settings, self.parts.revocations, admin_only=True)
         self.identities[sid] = identity
-        metrics.CONNECTIONS.labels(NAMESPACE).inc()
+        metrics.connected(NAMESPACE)
         await self.sio.enter_room(sid, f"user:{identity.user_id}", namespace=NAMESPACE)
 
     async def disconnect(self, sid: str, reason: object = None) -> None:
         if self.identities.pop(sid, None) is not None:
-            metrics.CONNECTIONS.labels(NAMESPACE).dec()
+            metrics.disconnected(NAMESPACE, reason)
 
     # --- events ---------------------------------------------------------------------------
 

@@ -17,12 +17,13 @@ from collections.abc import AsyncIterator
 
 import socketio
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from services.common.settings import Settings
 from services.common.web import health_routes
 from services.presence.store_memory import MemoryPresenceStore
 
-from . import wire_json
+from . import metrics, wire_json
 from .admin import AdminNamespace
 from .admin_ui import ui_routes
 from .auth_http import auth_routes
@@ -83,8 +84,10 @@ class Gateway:
             + file_routes(self)
             + ui_routes(settings),
             lifespan=self._lifespan,
+            middleware=[Middleware(metrics.HttpMetrics)],
         )
         self.asgi = DrainGate(socketio.ASGIApp(self.sio, other_asgi_app=self.http), self.drain)
+        metrics.watch(self.sio)  # parley_gateway_connections by namespace and transport
         self._heartbeat: asyncio.Task | None = None
         if isinstance(self.parts.presence, MemoryPresenceStore):
             self.parts.presence.bind(self.sio.emit)

@@ -119,6 +119,7 @@ class ChatNamespace:
         if limit is not None and not await self.parts.limiter.hit(
             f"{event}:{key}", limit, now_ms()
         ):
+            metrics.RATE_LIMITED.labels(event).inc()
             raise ChatError(Code.RATE_LIMITED, f"{event} over {limit}")
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -134,7 +135,7 @@ class ChatNamespace:
         self.identities[sid] = identity
         if isinstance(auth, dict) and auth.get("batch") is True:
             self.batching.add(sid)
-        metrics.CONNECTIONS.labels(NAMESPACE).inc()
+        metrics.connected(NAMESPACE)
         await self.sio.enter_room(sid, personal_room(identity.user_id), namespace=NAMESPACE)
         await self.sio.emit(
             "presence:list", [u.to_wire() for u in online], to=sid, namespace=NAMESPACE
@@ -147,7 +148,7 @@ class ChatNamespace:
         self.batching.discard(sid)
         if identity is None:
             return
-        metrics.CONNECTIONS.labels(NAMESPACE).dec()
+        metrics.disconnected(NAMESPACE, reason)
         try:
             if await self.parts.presence.disconnect(self.session(sid, identity), now_ms()):
                 presence_metrics.ANNOUNCEMENTS.labels("offline").inc()

@@ -16,6 +16,8 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet
 
+from . import metrics
+
 
 class DirectEmitMixin:
     async def emit(  # type: ignore[override]
@@ -53,10 +55,13 @@ class DirectEmitMixin:
             for p in (encoded if isinstance(encoded, list) else [encoded])
         ]
         send = self.server._send_eio_packet  # type: ignore[attr-defined]
+        delivered = 0
         for sid, eio_sid in list(self.get_participants(namespace, room)):  # type: ignore[attr-defined]
             if sid not in skip:
+                delivered += 1
                 for frame in frames:
                     await send(eio_sid, frame)
+        metrics.DELIVERIES.labels(namespace).inc(delivered)
         return None
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import socketio
 
 from services.common.redis_io import redis_client
 
+from . import metrics
 from .emit import DirectEmitManager
 
 log = logging.getLogger("parley.gateway.fanout")
@@ -51,6 +53,7 @@ class FanoutManager(socketio.AsyncRedisManager, DirectEmitManager):
                     delay = 0.2
                     log.info("fan-out listening on %s", self.channel)
                 async for message in self.pubsub.listen():
+                    metrics.FANOUT_RECEIVED.inc()
                     yield message
             except Exception as exc:  # any Redis or connection error: resubscribe
                 if self.listening:
@@ -59,6 +62,18 @@ class FanoutManager(socketio.AsyncRedisManager, DirectEmitManager):
                 subscribed = False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_S)
+
+    async def _publish(self, data):
+        """The stock publish (two attempts; it logs and returns None when both fail), timed
+        and counted."""
+        started = time.perf_counter()
+        result = await super()._publish(data)
+        metrics.REDIS_PUBLISH_SECONDS.observe(time.perf_counter() - started)
+        if result is None:
+            metrics.REDIS_PUBLISH_ERRORS.inc()
+        else:
+            metrics.FANOUT_PUBLISHED.inc()
+        return result
 
     async def healthy(self) -> bool:
         return self.listening

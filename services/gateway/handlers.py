@@ -67,6 +67,7 @@ async def authenticate(
 
 def guard(event: str, handler: Handler, identities: Mapping[str, Identity]):
     """The Socket.IO handler for ``event``: ``handler(sid, identity, payload)`` guarded."""
+    metrics.track_event(event)  # every ack outcome of the event exported from zero
 
     @functools.wraps(handler)
     async def guarded(sid: str, *args: Any) -> Any:

@@ -98,13 +98,13 @@ class NotificationsNamespace:
     async def connect(self, sid: str, environ: dict, auth: object = None) -> None:
         identity = await authenticate(auth, self.settings, self.parts.revocations)
         self.identities[sid] = identity
-        metrics.CONNECTIONS.labels(NAMESPACE).inc()
+        metrics.connected(NAMESPACE)
         await self.sio.enter_room(sid, personal_room(identity.user_id), namespace=NAMESPACE)
         await self.sio.enter_room(sid, mention_room(identity.username), namespace=NAMESPACE)
 
     async def disconnect(self, sid: str, reason: object = None) -> None:
         if self.identities.pop(sid, None) is not None:
-            metrics.CONNECTIONS.labels(NAMESPACE).dec()
+            metrics.disconnected(NAMESPACE, reason)
 
     async def message_accepted(self, message: Message) -> None:
         """Called by ``/chat`` after a message was acked ok: mentions and DM notifications.

@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from services.common.errors import Unavailable
 from services.common.kafka_io import kafka_options
 from services.common.model import Record
 from services.common.settings import Settings
+from services.gateway import metrics
 
 log = logging.getLogger("parley.kafka")
 CLOCK_MARGIN_S = 1.0  # allowed clock difference between gateways and brokers
@@ -90,7 +92,10 @@ class KafkaMessageLog:
     async def append(self, record: Record) -> None:
         producer = self._producer
         if producer is None:
+            metrics.KAFKA_APPEND_ERRORS.labels("not_connected").inc()
             raise Unavailable("kafka: producer not connected")
+        started = time.perf_counter()
+        metrics.KAFKA_IN_FLIGHT.inc()
         try:
             await asyncio.wait_for(
                 producer.send_and_wait(
@@ -101,4 +106,10 @@ class KafkaMessageLog:
                 timeout=self._settings.kafka_send_timeout_seconds + CLOCK_MARGIN_S,
             )
         except (KafkaError, TimeoutError) as exc:
+            timeout = isinstance(exc, TimeoutError | KafkaTimeoutError)
+            reason = "timeout" if timeout else "kafka_error"
+            metrics.KAFKA_APPEND_ERRORS.labels(reason).inc()
             raise Unavailable(f"kafka: {type(exc).__name__}: {exc}") from exc
+        finally:
+            metrics.KAFKA_IN_FLIGHT.dec()
+            metrics.KAFKA_APPEND_SECONDS.observe(time.perf_counter() - started)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 from collections.abc import Sequence
 
 from cassandra.cluster import Session
@@ -18,6 +19,7 @@ from services.common.ids import timestamp_ms
 from services.common.model import Message, Receipt
 from services.common.settings import Settings
 
+from . import metrics
 from .cassandra_io import CassandraAdapter
 
 BUCKET_MS = 10 * 24 * 3600 * 1000
@@ -92,12 +94,12 @@ class CassandraMessageStore(CassandraAdapter):
         """Store a batch; raises ``Unavailable`` unless every row was accepted."""
         gate = asyncio.Semaphore(WRITE_CONCURRENCY)
 
-        async def one(stmt, params) -> None:
+        async def one(stmt, params, table: str = "messages") -> None:
             async with gate:
-                await self._q(stmt, params)
+                await self._write(table, stmt, params)
 
         new_buckets = {(m.room_id, bucket_of(m.id)) for m in messages} - self._known_buckets
-        jobs = [one(self._insert_bucket, b) for b in new_buckets]
+        jobs = [one(self._insert_bucket, b, "room_buckets") for b in new_buckets]
         for m in messages:
             created = dt.datetime.fromtimestamp(m.created_ms / 1000, tz=dt.UTC)
             params = (
@@ -125,7 +127,8 @@ class CassandraMessageStore(CassandraAdapter):
         async def one(r: Receipt) -> None:
             read_at = dt.datetime.fromtimestamp(r.read_ms / 1000, tz=dt.UTC)
             async with gate:
-                await self._q(
+                await self._write(
+                    "read_receipts",
                     self._insert_receipt,
                     (r.room_id, bucket_of(r.message_id), r.message_id, r.user_id, read_at),
                 )
@@ -134,6 +137,18 @@ class CassandraMessageStore(CassandraAdapter):
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise errors[0]
+
+    async def _write(self, table: str, stmt, params) -> None:
+        """One row write, counted, timed and its failure classified by table."""
+        started = time.perf_counter()
+        try:
+            await self._q(stmt, params)
+        except Exception as exc:
+            metrics.CASSANDRA_WRITE_ERRORS.labels(table, metrics.write_error_kind(exc)).inc()
+            raise
+        finally:
+            metrics.CASSANDRA_WRITE_SECONDS.labels(table).observe(time.perf_counter() - started)
+        metrics.CASSANDRA_WRITES.labels(table).inc()
 
     async def _with_readers(self, room_id: str, messages: list[Message]) -> list[Message]:
         """Attach ``read_by``: one receipts slice per bucket the messages span."""

@@ -9,11 +9,18 @@ batch, and the idempotent write (same id → same row) absorbs it: stored exactl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from services.common.errors import Unavailable
@@ -45,6 +52,19 @@ def backoff(attempt: int) -> float:
     return random.uniform(0, min(MAX_BACKOFF, 0.1 * 2**attempt))
 
 
+class RebalanceMetrics(ConsumerRebalanceListener):
+    """Counts rebalances and forgets the lag of partitions this worker no longer owns."""
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        metrics.REBALANCES.inc()
+        for tp in revoked:
+            with contextlib.suppress(KeyError):  # never measured
+                metrics.PARTITION_LAG.remove(str(tp.partition))
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        metrics.ASSIGNED_PARTITIONS.set(len(assigned))
+
+
 class PersistenceWorker:
     def __init__(self, settings: Settings, store: MessageStore) -> None:
         self._settings = settings
@@ -64,7 +84,6 @@ class PersistenceWorker:
         attempt = 0
         while True:
             consumer = AIOKafkaConsumer(
-                self._settings.kafka_topic,
                 **kafka_options(self._settings),
                 group_id=self._settings.kafka_group,
                 client_id=f"parley-persistence-{self._settings.pod_id}",
@@ -77,6 +96,7 @@ class PersistenceWorker:
                 acks="all",
                 enable_idempotence=True,
             )
+            consumer.subscribe([self._settings.kafka_topic], listener=RebalanceMetrics())
             try:
                 await consumer.start()
                 await dlq.start()
@@ -197,7 +217,9 @@ class PersistenceWorker:
             if high is None:
                 continue
             try:
-                lag += max(0, high - await consumer.position(tp))
+                behind = max(0, high - await consumer.position(tp))
             except KafkaError:
                 continue
+            metrics.PARTITION_LAG.labels(str(tp.partition)).set(behind)
+            lag += behind
         metrics.LAG.set(lag)

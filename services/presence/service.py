@@ -76,8 +76,12 @@ class Reaper:
         """One pass: reap dead pods, end expired grace periods; returns users gone offline."""
         ttl_ms = int(self._settings.presence_ttl_seconds * 1000)
         offline = 0
-        for pod in await self._store.dead_pods(now_ms(), ttl_ms):
+        dead = await self._store.dead_pods(now_ms(), ttl_ms)
+        beats = await self._store.pods() if dead else {}
+        for pod in dead:
             gone = await self._store.reap_pod(pod, now_ms())
+            if pod in beats:
+                metrics.OFFLINE_DETECTION_SECONDS.observe(max(0, now_ms() - beats[pod]) / 1000)
             metrics.REAPED_SESSIONS_PODS.inc()
             log.info("reaped pod %s: %d users offline", pod, len(gone))
             metrics.REAPED_USERS.inc(len(gone))
