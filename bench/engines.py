@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.settings import Settings
 from services.persistence import migrate
-from services.persistence.cassandra_io import connect, execute
+from services.storage.cassandra_io import connect, execute
 
 
 def bench_settings(run_id: str, name: str) -> Settings:

@@ -27,8 +27,8 @@ import httpx
 
 from services.common.ids import IdGenerator, lowest_id_at
 from services.common.model import Message
-from services.persistence.log_kafka import KafkaMessageLog
-from services.persistence.store_cassandra import CassandraMessageStore
+from services.storage.messages_cassandra import CassandraMessageStore
+from services.storage.messages_kafka import KafkaMessageLog
 
 from . import engines
 from .common import Proc, log, median, parley, percentile, write_json

@@ -22,7 +22,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .settings import SettingsError
+from .errors import SettingsError
 
 PREFIX = "enc:v1:"
 BYTES_PREFIX = PREFIX.encode()

@@ -47,3 +47,7 @@ class Unavailable(ChatError):
 
 def error_ack(code: Code) -> dict[str, str]:
     return {"status": "error", "error": TEXTS[code], "code": code.value}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""

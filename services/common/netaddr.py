@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from .settings import SettingsError
+from .errors import SettingsError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

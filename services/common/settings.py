@@ -12,15 +12,16 @@ import socket
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
+
+from .errors import SettingsError
+from .limits import Limit, parse_limit, parse_limits
+from .netaddr import parse_networks
 
 MODES = ("cluster", "single")
 # Accepted only in single-node mode (`make run` on a laptop); cluster mode refuses it.
 DEV_JWT_SECRET = "parley-dev-secret-change-me-in-production"
 MIN_HS256_SECRET_BYTES = 32  # RFC 7518 §3.2: a key at least as long as the hash output
-
-
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names the environment variable."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,37 @@ class Settings:
     @property
     def single_node(self) -> bool:
         return self.mode == "single"
+
+    # --- parsed once (validate() has parsed each already, so these never raise) ---
+
+    @cached_property
+    def event_limits(self) -> dict[tuple[str, str], Limit]:
+        """``PARLEY_RATE_LIMITS`` by (namespace, event)."""
+        return parse_limits(self.rate_limits)
+
+    @cached_property
+    def login_pair_limit(self) -> Limit:
+        return parse_limit(self.login_rate_limit, "PARLEY_LOGIN_RATE_LIMIT")
+
+    @cached_property
+    def login_user_limit(self) -> Limit:
+        return parse_limit(self.login_user_rate_limit, "PARLEY_LOGIN_USER_RATE_LIMIT")
+
+    @cached_property
+    def login_ip_limit(self) -> Limit:
+        return parse_limit(self.login_ip_rate_limit, "PARLEY_LOGIN_IP_RATE_LIMIT")
+
+    @cached_property
+    def register_ip_limit(self) -> Limit:
+        return parse_limit(self.register_ip_rate_limit, "PARLEY_REGISTER_IP_RATE_LIMIT")
+
+    @cached_property
+    def register_all_limit(self) -> Limit:
+        return parse_limit(self.register_rate_limit, "PARLEY_REGISTER_RATE_LIMIT")
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [h.strip() for h in self.trusted_proxies.split(",") if h.strip()]
 
     @property
     def cors_origin_list(self) -> list[str]:
@@ -281,7 +313,6 @@ class Settings:
             raise SettingsError("PARLEY_JWT_PUBLIC_KEY: required when PARLEY_JWT_ALGORITHM=RS256")
         if self.jwt_algorithm == "HS256" and not self.jwt_secret:
             raise SettingsError("PARLEY_JWT_SECRET: must not be empty")
-        from .ratelimit import parse_limit, parse_limits  # here: ratelimit imports this module
 
         parse_limit(self.login_rate_limit, "PARLEY_LOGIN_RATE_LIMIT")
         parse_limit(self.login_user_rate_limit, "PARLEY_LOGIN_USER_RATE_LIMIT")
@@ -303,8 +334,6 @@ class Settings:
             raise SettingsError(
                 f"PARLEY_METRICS_PORT: 0 or a port other than PARLEY_PORT, got {self.metrics_port}"
             )
-        from .netaddr import parse_networks
-
         parse_networks(self.trusted_proxies, "PARLEY_TRUSTED_PROXIES")
         if not 4 <= self.password_bcrypt_rounds <= 31:
             raise SettingsError(

@@ -85,7 +85,6 @@ def uvicorn_config(app, settings: Settings) -> uvicorn.Config:
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.host)
         log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
-    trusted = settings.trusted_proxies.strip()
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -95,7 +94,7 @@ def uvicorn_config(app, settings: Settings) -> uvicorn.Config:
         lifespan="on",
         ws="websockets-sansio",
         proxy_headers=True,
-        forwarded_allow_ips=[h.strip() for h in trusted.split(",") if h.strip()] or [],
+        forwarded_allow_ips=settings.trusted_proxy_list,
         timeout_graceful_shutdown=10,
     )
     return config

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from services.common.auth import Identity, is_valid_subject
 from services.common.errors import ChatError, Code
 from services.common.model import is_text
-from services.common.ratelimit import parse_limits
 
 from . import admin_ui, metrics
 from .batching import batch_room, live_room
@@ -87,7 +86,7 @@ class AdminNamespace:
         self.identities: dict[str, Identity] = {}  # sid -> identity, sockets of this pod
         self.limits = {
             event: limit
-            for (ns, event), limit in parse_limits(self.settings.rate_limits).items()
+            for (ns, event), limit in self.settings.event_limits.items()
             if ns == NAMESPACE
         }
         self._reporter: asyncio.Task | None = None

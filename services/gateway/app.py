@@ -21,7 +21,7 @@ from starlette.middleware import Middleware
 
 from services.common.settings import Settings
 from services.common.web import health_routes
-from services.presence.store_memory import MemoryPresenceStore
+from services.storage.presence import MemoryPresenceStore
 
 from . import metrics, wire_json
 from .admin import AdminNamespace

@@ -2,7 +2,7 @@
 
 - register ``{username, password}``: 201 ``{userId, username}``; 409 ``username_taken``; 400
   ``invalid_request`` / ``invalid_username`` / ``invalid_password`` (rules in
-  ``services.persistence.users``).
+  ``services.storage.users``).
 - login ``{username, password}``: 200 ``{token, userId, username, expiresAt}``. The token is
   the same JWT ``verify_token`` checks: ``sub`` = user id, and ``expiresAt`` is its ``exp``.
   A wrong password and an unknown user both get 401 ``invalid_credentials``, and both cost
@@ -49,10 +49,10 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from services.common.auth import AuthError, SigningUnavailable, issue_token, verify_token
 from services.common.errors import TEXTS, Code, Unavailable
+from services.common.limits import Limit
 from services.common.model import iso_ms
-from services.common.ratelimit import Limit, parse_limit
 from services.common.settings import Settings, SettingsError
-from services.persistence.users import (
+from services.storage.users import (
     INVALID_REQUEST,
     InvalidCredentials,
     User,
@@ -63,7 +63,7 @@ from services.persistence.users import (
     parse_registration,
     username_key,
 )
-from services.persistence.users import (
+from services.storage.users import (
     TEXTS as RULE_TEXTS,
 )
 
@@ -167,17 +167,11 @@ class AuthApi:
         self.gateway = gateway
         settings = self.settings = gateway.settings
         self.hasher = Hasher(settings.password_bcrypt_rounds, max_pending=settings.hash_max_pending)
-        self.pair_limit = parse_limit(settings.login_rate_limit, "PARLEY_LOGIN_RATE_LIMIT")
-        self.user_ceiling = parse_limit(
-            settings.login_user_rate_limit, "PARLEY_LOGIN_USER_RATE_LIMIT"
-        )
-        self.ip_limit = parse_limit(settings.login_ip_rate_limit, "PARLEY_LOGIN_IP_RATE_LIMIT")
-        self.register_ip_limit = parse_limit(
-            settings.register_ip_rate_limit, "PARLEY_REGISTER_IP_RATE_LIMIT"
-        )
-        self.register_limit = parse_limit(
-            settings.register_rate_limit, "PARLEY_REGISTER_RATE_LIMIT"
-        )
+        self.pair_limit = settings.login_pair_limit
+        self.user_ceiling = settings.login_user_limit
+        self.ip_limit = settings.login_ip_limit
+        self.register_ip_limit = settings.register_ip_limit
+        self.register_limit = settings.register_all_limit
         self.can_sign = can_sign(settings)
 
     @property

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 import socketio
 
-from services.common.ratelimit import MemoryRateLimiter, RateLimiter
-from services.common.ratelimit_redis import RedisRateLimiter
 from services.common.redis_io import redis_client, redis_options
 from services.common.settings import Settings
-from services.persistence.files import FileStore
-from services.persistence.ports import MessageLog, MessageStore
-from services.persistence.recent import NoRecentLog, ReadYourWritesStore, RecentLog
-from services.persistence.users import MemoryUserStore, UserStore
-from services.presence.ports import PresenceStore
+from services.storage.files import FileStore
+from services.storage.messages import MessageLog, MessageStore
+from services.storage.presence import PresenceStore
+from services.storage.ratelimit import MemoryRateLimiter, RateLimiter
+from services.storage.ratelimit_redis import RedisRateLimiter
+from services.storage.recent import NoRecentLog, ReadYourWritesStore, RecentLog
+from services.storage.users import MemoryUserStore, UserStore
 
 from .control import ControlBus, MemoryControlBus, RedisControlBus
 from .dedupe import ClaimStore, MemoryClaims, RedisClaims
@@ -108,10 +108,10 @@ async def _start_forever(name: str, part) -> None:
 
 def build(settings: Settings) -> Components:
     if settings.single_node:
-        from services.persistence.files_sqlite import SqliteFileStore
-        from services.persistence.store_sqlite import SqliteMessageStore
-        from services.persistence.users_sqlite import SqliteUserStore
-        from services.presence.store_memory import MemoryPresenceStore
+        from services.storage.files_sqlite import SqliteFileStore
+        from services.storage.messages_sqlite import SqliteMessageStore
+        from services.storage.presence import MemoryPresenceStore
+        from services.storage.users_sqlite import SqliteUserStore
 
         log.info(
             "single-node mode: in-process fan-out, memory presence, SQLite at %s",
@@ -131,12 +131,12 @@ def build(settings: Settings) -> Components:
             users=SqliteUserStore(settings.sqlite_path),
         )
 
-    from services.persistence.files_cassandra import CassandraFileStore
-    from services.persistence.log_kafka import KafkaMessageLog
-    from services.persistence.recent_redis import RedisRecentLog
-    from services.persistence.store_cassandra import CassandraMessageStore
-    from services.persistence.users_cassandra import CassandraUserStore
-    from services.presence.store_redis import RedisPresenceStore
+    from services.storage.files_cassandra import CassandraFileStore
+    from services.storage.messages_cassandra import CassandraMessageStore
+    from services.storage.messages_kafka import KafkaMessageLog
+    from services.storage.presence_redis import RedisPresenceStore
+    from services.storage.recent_redis import RedisRecentLog
+    from services.storage.users_cassandra import CassandraUserStore
 
     from .fanout import FanoutManager
 

@@ -27,11 +27,10 @@ from services.common.model import (
     parse_read,
     parse_room_id,
 )
-from services.common.ratelimit import parse_limits
 from services.common.settings import Settings
-from services.persistence.files import StoredFile, new_file_id, parse_upload
 from services.presence import metrics as presence_metrics
-from services.presence.ports import Session
+from services.storage.files import StoredFile, new_file_id, parse_upload
+from services.storage.presence import Session
 
 from . import metrics
 from .batching import Batcher, batch_room, live_room
@@ -65,7 +64,7 @@ class ChatNamespace:
         self.identities: dict[str, Identity] = {}  # sid -> identity, sockets of this pod
         self.batching: set[str] = set()  # sids that opted in to chat:batch
         self.batcher = Batcher(self._emit_to_room)
-        self.limits = parse_limits(settings.rate_limits)
+        self.limits = settings.event_limits
         self.cipher = Cipher.from_settings(settings.encryption_keys, settings.encryption_active_key)
         self.deduper = Deduper(
             parts.claims, settings.client_msg_id_ttl_seconds, settings.kafka_send_timeout_seconds

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from services.common.auth import INVALID_TOKEN, AuthError, verify_token
 from services.common.errors import TEXTS, Code, Unavailable
-from services.persistence.files import served_type
+from services.storage.files import served_type
 
 if TYPE_CHECKING:
     from .app import Gateway

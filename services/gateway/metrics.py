@@ -17,10 +17,10 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 from services.common.errors import Code
+from services.storage.metrics import LATENCY_BUCKETS  # one set of latency buckets
 
 NAMESPACES = ("/chat", "/notifications", "/admin")
 TRANSPORTS = ("polling", "websocket")
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 # --- connections ---------------------------------------------------------------------------
 CONNECTS = Counter(
@@ -146,20 +146,10 @@ REDIS_PUBLISH_ERRORS = Counter(
 )
 
 # --- the message log (Kafka) ---------------------------------------------------------------
-KAFKA_APPEND_SECONDS = Histogram(
-    "parley_gateway_kafka_append_seconds",
-    "Time to append one record to Kafka (acks=all), failed appends included.",
-    buckets=LATENCY_BUCKETS,
-)
-KAFKA_APPEND_ERRORS = Counter(
-    "parley_gateway_kafka_append_errors_total",
-    "Kafka appends that failed, by reason (not_connected, timeout, kafka_error).",
-    ["reason"],
-)
-for _reason in ("not_connected", "timeout", "kafka_error"):
-    KAFKA_APPEND_ERRORS.labels(_reason)
-KAFKA_IN_FLIGHT = Gauge(
-    "parley_gateway_kafka_appends_in_flight", "Kafka appends waiting for the brokers' ack."
+from services.storage.metrics import (  # noqa: E402,F401  (recorded by the Kafka log adapter)
+    KAFKA_APPEND_ERRORS,
+    KAFKA_APPEND_SECONDS,
+    KAFKA_IN_FLIGHT,
 )
 
 # --- events and acks -----------------------------------------------------------------------

@@ -9,9 +9,8 @@ from starlette.applications import Starlette
 
 from services.common.settings import Settings
 from services.common.web import configure_logging, health_routes, uvicorn_server
-
-from .store_cassandra import CassandraMessageStore
-from .worker import PersistenceWorker, backoff
+from services.persistence.worker import PersistenceWorker, backoff
+from services.storage.messages_cassandra import CassandraMessageStore
 
 log = logging.getLogger("parley.persistence")
 

@@ -44,39 +44,10 @@ ASSIGNED_PARTITIONS = Gauge(
 )
 
 # --- Cassandra writes (per table: messages, room_buckets, read_receipts) ---------------------
-TABLES = ("messages", "room_buckets", "read_receipts")
-CASSANDRA_WRITES = Counter(
-    "parley_persistence_cassandra_writes_total",
-    "Rows written to Cassandra (accepted), by table.",
-    ["table"],
+from services.storage.metrics import (  # noqa: E402,F401  (recorded by the Cassandra store)
+    CASSANDRA_WRITE_ERRORS,
+    CASSANDRA_WRITE_SECONDS,
+    CASSANDRA_WRITES,
+    TABLES,
+    write_error_kind,
 )
-CASSANDRA_WRITE_SECONDS = Histogram(
-    "parley_persistence_cassandra_write_seconds",
-    "Time of one Cassandra row write, failed ones included, by table.",
-    ["table"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-CASSANDRA_WRITE_ERRORS = Counter(
-    "parley_persistence_cassandra_write_errors_total",
-    "Cassandra row writes that failed, by table and kind (timeout, unavailable, other).",
-    ["table", "kind"],
-)
-for _table in TABLES:
-    CASSANDRA_WRITES.labels(_table)
-    CASSANDRA_WRITE_SECONDS.labels(_table)
-    for _kind in ("timeout", "unavailable", "other"):
-        CASSANDRA_WRITE_ERRORS.labels(_table, _kind)
-
-
-def write_error_kind(exc: BaseException) -> str:
-    """``timeout`` (the coordinator or the driver timed out), ``unavailable`` (not enough
-    replicas, no host reachable, not connected) or ``other``, from the driver's exception."""
-    cause = exc.__cause__ or exc
-    name = type(cause).__name__
-    if "Timeout" in name or "TimedOut" in name:
-        return "timeout"
-    if name in {"Unavailable", "NoHostAvailable", "ConnectionException", "ConnectionShutdown"}:
-        return "unavailable"
-    if cause is exc and "not connected" in str(exc):
-        return "unavailable"
-    return "other"

@@ -18,8 +18,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from services.common.kafka_io import kafka_options
 from services.common.settings import Settings
-
-from .cassandra_io import connect, execute
+from services.storage.cassandra_io import connect, execute
 
 log = logging.getLogger("parley.migrate")
 MIGRATIONS = Path(__file__).with_name("migrations")

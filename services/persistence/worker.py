@@ -27,9 +27,8 @@ from services.common.errors import Unavailable
 from services.common.kafka_io import kafka_options
 from services.common.model import Message, Receipt, decode_record
 from services.common.settings import Settings
-
-from . import metrics
-from .ports import MessageStore
+from services.persistence import metrics
+from services.storage.messages import MessageStore
 
 log = logging.getLogger("parley.persistence")
 MAX_BACKOFF = 5.0

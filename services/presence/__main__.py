@@ -10,9 +10,8 @@ from starlette.applications import Starlette
 from services.common.redis_io import redis_client, redis_options
 from services.common.settings import Settings
 from services.common.web import configure_logging, health_routes, uvicorn_server
-
-from .service import Reaper, api_routes
-from .store_redis import RedisPresenceStore
+from services.presence.service import Reaper, api_routes
+from services.storage.presence_redis import RedisPresenceStore
 
 log = logging.getLogger("parley.presence")
 

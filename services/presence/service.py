@@ -30,9 +30,8 @@ from starlette.routing import Route
 from services.common.errors import Unavailable
 from services.common.model import iso_ms
 from services.common.settings import Settings
-
-from . import metrics
-from .ports import PresenceStore, UserPresence
+from services.presence import metrics
+from services.storage.presence import PresenceStore, UserPresence
 
 log = logging.getLogger("parley.presence")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from services.persistence.files import StoredFile, new_file_id
+from services.storage.files import StoredFile, new_file_id
 
 
 class FileStoreContract:

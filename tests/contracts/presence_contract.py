@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from services.presence.ports import Session
+from services.storage.presence import Session
 
 
 def uid(name: str) -> str:

@@ -4,7 +4,7 @@ adapters (unit) and on real Redis (integration)."""
 import time
 import uuid
 
-from services.common.ratelimit import Limit
+from services.common.limits import Limit
 
 
 class RevocationsContract:

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from services.persistence.users import User, UsernameTaken, new_user_id
+from services.storage.users import User, UsernameTaken, new_user_id
 
 
 def name(prefix: str = "u") -> str:

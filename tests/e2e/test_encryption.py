@@ -12,8 +12,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from services.persistence.cassandra_io import connect, execute
-from services.persistence.store_cassandra import bucket_of
+from services.storage.cassandra_io import connect, execute
+from services.storage.messages_cassandra import bucket_of
 from tests.support.client import ChatClient
 from tests.support.procs import Service
 from tests.support.system import PRESENCE_ENV

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from services.persistence.cassandra_io import connect, execute
-from services.persistence.store_cassandra import bucket_of
+from services.storage.cassandra_io import connect, execute
+from services.storage.messages_cassandra import bucket_of
 from tests.support.client import ChatClient
 
 pytestmark = pytest.mark.e2e

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.persistence.files_cassandra import CassandraFileStore
+from services.storage.files_cassandra import CassandraFileStore
 from tests.contracts.files_contract import FileStoreContract
 
 pytestmark = pytest.mark.integration

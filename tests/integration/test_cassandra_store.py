@@ -3,8 +3,8 @@
 import pytest
 
 from services.persistence import migrate
-from services.persistence.cassandra_io import connect, execute
-from services.persistence.store_cassandra import CassandraMessageStore
+from services.storage.cassandra_io import connect, execute
+from services.storage.messages_cassandra import CassandraMessageStore
 from tests.contracts.store_contract import MessageStoreContract
 
 pytestmark = pytest.mark.integration

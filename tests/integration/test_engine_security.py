@@ -31,16 +31,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.common.ids import IdGenerator
 from services.common.kafka_io import kafka_options
+from services.common.limits import Limit
 from services.common.model import Message, decode_record
-from services.common.ratelimit import Limit
-from services.common.ratelimit_redis import RedisRateLimiter
 from services.common.redis_io import redis_client, redis_options
 from services.common.settings import Settings
 from services.gateway.control import OPS, Command, RedisControlBus
 from services.gateway.fanout import FanoutManager
-from services.persistence.log_kafka import KafkaMessageLog
 from services.persistence.migrate import ensure_topics
-from services.presence.store_redis import RedisPresenceStore
+from services.storage.messages_kafka import KafkaMessageLog
+from services.storage.presence_redis import RedisPresenceStore
+from services.storage.ratelimit_redis import RedisRateLimiter
 from tests.contracts.admin_contract import ControlBusContract
 from tests.contracts.presence_contract import PresenceStoreContract
 from tests.support.procs import ROOT

@@ -10,10 +10,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.common.ids import IdGenerator
 from services.common.model import Message
-from services.persistence.log_kafka import KafkaMessageLog
 from services.persistence.migrate import ensure_topics
-from services.persistence.store_cassandra import CassandraMessageStore
 from services.persistence.worker import PersistenceWorker
+from services.storage.messages_cassandra import CassandraMessageStore
+from services.storage.messages_kafka import KafkaMessageLog
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from services.common.model import Receipt
-from services.persistence.recent import ReadYourWritesStore
-from services.persistence.recent_redis import RedisRecentLog
-from services.persistence.store_memory import MemoryMessageStore
+from services.storage.messages import MemoryMessageStore
+from services.storage.recent import ReadYourWritesStore
+from services.storage.recent_redis import RedisRecentLog
 from tests.contracts.store_contract import make_messages
 
 pytestmark = pytest.mark.integration

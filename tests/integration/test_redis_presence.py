@@ -8,7 +8,7 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
-from services.presence.store_redis import RedisPresenceStore
+from services.storage.presence_redis import RedisPresenceStore
 from tests.contracts.presence_contract import (
     AnnouncementContract,
     MembershipContract,

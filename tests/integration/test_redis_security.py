@@ -3,8 +3,8 @@
 import pytest
 import redis.asyncio as aioredis
 
-from services.common.ratelimit_redis import RedisRateLimiter
 from services.gateway.revocation import RedisRevocations
+from services.storage.ratelimit_redis import RedisRateLimiter
 from tests.contracts.security_contract import LimiterPeekContract, RevocationsContract
 
 pytestmark = pytest.mark.integration

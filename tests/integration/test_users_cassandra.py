@@ -5,9 +5,9 @@ import asyncio
 import pytest
 
 from services.common.errors import Unavailable
-from services.persistence.cassandra_io import connect, execute
-from services.persistence.users import UsernameTaken
-from services.persistence.users_cassandra import CassandraUserStore
+from services.storage.cassandra_io import connect, execute
+from services.storage.users import UsernameTaken
+from services.storage.users_cassandra import CassandraUserStore
 from tests.contracts.users_contract import UserStoreContract, make_user, name
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.kafka_io import kafka_options
 from services.common.settings import Settings
-from services.persistence.cassandra_io import connect, execute
+from services.storage.cassandra_io import connect, execute
 from tests.support.procs import ROOT
 
 log = logging.getLogger(__name__)

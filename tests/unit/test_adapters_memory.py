@@ -2,9 +2,9 @@
 
 import pytest
 
-from services.persistence.store_memory import MemoryMessageStore
-from services.persistence.store_sqlite import SqliteMessageStore
-from services.presence.store_memory import MemoryPresenceStore
+from services.storage.messages import MemoryMessageStore
+from services.storage.messages_sqlite import SqliteMessageStore
+from services.storage.presence import MemoryPresenceStore
 from tests.contracts.presence_contract import (
     AnnouncementContract,
     MembershipContract,

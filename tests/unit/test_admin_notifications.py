@@ -21,8 +21,7 @@ from services.gateway.notifications import (
     message_notification,
 )
 from services.gateway.stats import MemoryStatsBoard, PodReport, aggregate, chat_rooms
-from services.presence.ports import Session
-from services.presence.store_memory import MemoryPresenceStore
+from services.storage.presence import MemoryPresenceStore, Session
 from tests.contracts.admin_contract import ControlBusContract, StatsBoardContract
 
 # --- mentions and DMs --------------------------------------------------------------------

@@ -13,10 +13,10 @@ from starlette.applications import Starlette
 
 from services.common.auth import verify_token
 from services.common.errors import Unavailable
-from services.common.ratelimit import MemoryRateLimiter
 from services.common.settings import Settings, SettingsError
 from services.gateway.auth_http import MAX_BODY_BYTES, auth_routes
-from services.persistence.users import MemoryUserStore
+from services.storage.ratelimit import MemoryRateLimiter
+from services.storage.users import MemoryUserStore
 from tests.support.keys import rsa_pems
 
 FAST = {"PARLEY_PASSWORD_BCRYPT_ROUNDS": "4"}

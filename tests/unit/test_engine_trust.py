@@ -17,7 +17,7 @@ from redis.asyncio.connection import Connection, SSLConnection
 from services.common.kafka_io import kafka_options
 from services.common.redis_io import redis_client, redis_options
 from services.common.settings import Settings, SettingsError
-from services.persistence.cassandra_io import cassandra_trust_options, make_cluster
+from services.storage.cassandra_io import cassandra_trust_options, make_cluster
 from tests.support.procs import ROOT
 
 CA = certifi.where()  # any real PEM bundle
@@ -205,7 +205,7 @@ def test_engine_clients_are_built_only_through_the_trust_builders():
                 stray.append(f"{where}: Redis client outside redis_io.redis_client")
             if name in KAFKA_CLIENTS and "kafka_options" not in _splats(call):
                 stray.append(f"{where}: {name} without **kafka_options(settings)")
-            if name == "Cluster" and rel != "services/persistence/cassandra_io.py":
+            if name == "Cluster" and rel != "services/storage/cassandra_io.py":
                 stray.append(f"{where}: Cassandra Cluster outside cassandra_io.make_cluster")
             if (
                 name == "redis_client"

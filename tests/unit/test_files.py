@@ -1,14 +1,14 @@
 import pytest
 
 from services.common.errors import ChatError, Code
-from services.persistence.files import (
+from services.storage.files import (
     MemoryFileStore,
     StoredFile,
     mime_allowed,
     parse_upload,
     served_type,
 )
-from services.persistence.files_sqlite import SqliteFileStore
+from services.storage.files_sqlite import SqliteFileStore
 from tests.contracts.files_contract import FileStoreContract
 
 TYPES = "image/*,text/plain"

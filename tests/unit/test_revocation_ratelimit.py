@@ -2,8 +2,8 @@
 
 import pytest
 
-from services.common.ratelimit import MemoryRateLimiter
 from services.gateway.revocation import MemoryRevocations
+from services.storage.ratelimit import MemoryRateLimiter
 from tests.contracts.security_contract import LimiterPeekContract, RevocationsContract
 
 

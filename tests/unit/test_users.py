@@ -9,18 +9,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.common.auth import SigningUnavailable, issue_token, verify_token
-from services.common.ratelimit import Limit
+from services.common.limits import Limit
 from services.common.settings import Settings, SettingsError
 from services.gateway.passwords import Hasher, check_password, dummy_hash, hash_password
-from services.persistence.store_sqlite import SqliteMessageStore
-from services.persistence.users import (
+from services.storage.messages_sqlite import SqliteMessageStore
+from services.storage.users import (
     InvalidCredentials,
     MemoryUserStore,
     new_user_id,
     parse_credentials,
     parse_registration,
 )
-from services.persistence.users_sqlite import SqliteUserStore
+from services.storage.users_sqlite import SqliteUserStore
 from tests.contracts.store_contract import make_messages
 from tests.contracts.users_contract import UserStoreContract, make_user, name
 from tests.support.keys import rsa_pems
@@ -171,7 +171,7 @@ def test_login_settings_parse_and_fail_fast_naming_the_key():
 
 
 def test_parse_limit_gives_a_limit():
-    from services.common.ratelimit import parse_limit
+    from services.common.limits import parse_limit
 
     assert parse_limit("5/60", "K") == Limit(5, 60_000)
 

@@ -22,9 +22,8 @@ from cassandra.cluster import Session
 
 from services.common.errors import Unavailable
 from services.common.settings import Settings
-
-from .cassandra_io import CassandraAdapter
-from .users import User, UsernameTaken, username_key
+from services.storage.cassandra_io import CassandraAdapter
+from services.storage.users import User, UsernameTaken, username_key
 
 log = logging.getLogger("parley.users")
 _COLUMNS = "user_id, username, password_hash, created_at"

@@ -1,57 +1,20 @@
-"""Sliding-window rate limits: the rules (pure), the port, and the in-memory adapter.
+"""Sliding-window rate limits: the rule (pure), the port, and the in-memory adapter.
 
 A limit is ``count`` hits per ``window`` seconds, counted over the window ending now (a
 sliding log, not fixed buckets: no burst of 2× at a bucket edge). Limits are configured per
 namespace and event by ``PARLEY_RATE_LIMITS``, e.g.
 ``chat:message=10/10,chat:typing=2/1,admin:broadcast@/admin=5/60`` (``@namespace`` defaults
 to ``/chat``). The Redis adapter (``ratelimit_redis``) applies the same rule atomically for
-every pod and device.
+every pod and device. Parsing the limits is ``services.common.limits`` (settings hold them
+parsed).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from typing import Protocol
 
-from .settings import SettingsError
-
-
-@dataclass(frozen=True)
-class Limit:
-    count: int
-    window_ms: int
-
-
-def parse_limits(spec: str) -> dict[tuple[str, str], Limit]:
-    """``event[@namespace]=count/seconds`` entries, comma-separated."""
-    limits: dict[tuple[str, str], Limit] = {}
-    for entry in filter(None, (e.strip() for e in spec.split(","))):
-        try:
-            name, rule = entry.split("=", 1)
-            count, seconds = rule.split("/", 1)
-            event, _, namespace = name.partition("@")
-            limit = Limit(int(count), int(float(seconds) * 1000))
-        except ValueError:
-            raise SettingsError(
-                f"PARLEY_RATE_LIMITS: bad entry {entry!r} (want event[@namespace]=count/seconds)"
-            ) from None
-        if limit.count < 1 or limit.window_ms < 1:
-            raise SettingsError(f"PARLEY_RATE_LIMITS: count and window must be positive: {entry!r}")
-        limits[(namespace or "/chat", event.strip())] = limit
-    return limits
-
-
-def parse_limit(rule: str, key: str) -> Limit:
-    """One ``count/seconds`` rule (e.g. ``5/60``); errors name the variable ``key``."""
-    try:
-        count, seconds = rule.split("/", 1)
-        limit = Limit(int(count), int(float(seconds) * 1000))
-    except ValueError:
-        raise SettingsError(f"{key}: expected count/seconds, e.g. 5/60, got {rule!r}") from None
-    if limit.count < 1 or limit.window_ms < 1:
-        raise SettingsError(f"{key}: count and window must be positive, got {rule!r}")
-    return limit
+from services.common.limits import Limit
 
 
 def allow(log: deque[int], limit: Limit, now_ms: int) -> bool:

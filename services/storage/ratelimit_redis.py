@@ -8,8 +8,8 @@ import os
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .errors import Unavailable
-from .ratelimit import Limit
+from services.common.errors import Unavailable
+from services.storage.ratelimit import Limit
 
 # KEYS[1] the log; ARGV: now_ms, window_ms, count, unique member
 HIT = """

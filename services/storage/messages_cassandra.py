@@ -18,9 +18,8 @@ from cassandra.cluster import Session
 from services.common.ids import timestamp_ms
 from services.common.model import Message, Receipt
 from services.common.settings import Settings
-
-from . import metrics
-from .cassandra_io import CassandraAdapter
+from services.storage import metrics
+from services.storage.cassandra_io import CassandraAdapter
 
 BUCKET_MS = 10 * 24 * 3600 * 1000
 WRITE_CONCURRENCY = 64

@@ -24,7 +24,7 @@ from services.common.errors import Unavailable
 from services.common.kafka_io import kafka_options
 from services.common.model import Record
 from services.common.settings import Settings
-from services.gateway import metrics
+from services.storage import metrics
 
 log = logging.getLogger("parley.kafka")
 CLOCK_MARGIN_S = 1.0  # allowed clock difference between gateways and brokers

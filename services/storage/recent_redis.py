@@ -10,8 +10,7 @@ from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
 from services.common.model import Message, Receipt
-
-from .recent import RECENT_PER_ROOM, RECENT_TTL_S
+from services.storage.recent import RECENT_PER_ROOM, RECENT_TTL_S
 
 SEP = "\x1f"
 

@@ -11,9 +11,8 @@ import datetime as dt
 from cassandra.cluster import Session
 
 from services.common.errors import Unavailable
-
-from .cassandra_io import CassandraAdapter
-from .files import StoredFile
+from services.storage.cassandra_io import CassandraAdapter
+from services.storage.files import StoredFile
 
 CHUNK_BYTES = 256 * 1024
 

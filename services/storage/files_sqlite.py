@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from .files import StoredFile
-from .sqlite_io import SqliteThread
+from services.storage.files import StoredFile
+from services.storage.sqlite_io import SqliteThread
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (

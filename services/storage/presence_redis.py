@@ -39,8 +39,7 @@ from redis.exceptions import RedisError
 from services.common.errors import Unavailable
 from services.common.redis_io import redis_client, redis_options
 from services.common.settings import Settings
-
-from .ports import OnlineUser, Session, UserPresence
+from services.storage.presence import OnlineUser, Session, UserPresence
 
 SCOPES = ("all", "rooms")
 HOST_ID = "parley-presence"  # the pub/sub sender id: no gateway skips it as its own

@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from services.common.model import Message, Receipt
-
-from .ports import MessageStore
+from services.storage.messages import MessageStore
 
 RECENT_PER_ROOM = 1000
 RECENT_TTL_S = 3600

@@ -12,8 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from services.common.model import Message, Receipt, Record
-
-from .sqlite_io import SqliteThread
+from services.storage.sqlite_io import SqliteThread
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from .sqlite_io import SqliteThread
-from .users import User, UsernameTaken, username_key
+from services.storage.sqlite_io import SqliteThread
+from services.storage.users import User, UsernameTaken, username_key
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
