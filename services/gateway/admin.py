@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 from services.common.auth import Identity, is_valid_subject
 from services.common.errors import ChatError, Code
 from services.common.model import is_text
+from services.storage.control import KICK, Command
+from services.storage.stats import PodReport, aggregate, chat_rooms
 
 from . import admin_ui, metrics
 from .batching import batch_room, live_room
-from .control import KICK, Command
 from .handlers import Handler, authenticate, guard
-from .stats import PodReport, aggregate, chat_rooms
 
 if TYPE_CHECKING:
     from .app import Gateway

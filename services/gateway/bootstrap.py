@@ -17,19 +17,23 @@ import socketio
 
 from services.common.redis_io import redis_client, redis_options
 from services.common.settings import Settings
+from services.storage.claims import ClaimStore, MemoryClaims
+from services.storage.claims_redis import RedisClaims
+from services.storage.control import ControlBus, MemoryControlBus
+from services.storage.control_redis import RedisControlBus
 from services.storage.files import FileStore
 from services.storage.messages import MessageLog, MessageStore
 from services.storage.presence import PresenceStore
 from services.storage.ratelimit import MemoryRateLimiter, RateLimiter
 from services.storage.ratelimit_redis import RedisRateLimiter
 from services.storage.recent import NoRecentLog, ReadYourWritesStore, RecentLog
+from services.storage.revocations import MemoryRevocations, Revocations
+from services.storage.revocations_redis import RedisRevocations
+from services.storage.stats import MemoryStatsBoard, StatsBoard
+from services.storage.stats_redis import RedisStatsBoard
 from services.storage.users import MemoryUserStore, UserStore
 
-from .control import ControlBus, MemoryControlBus, RedisControlBus
-from .dedupe import ClaimStore, MemoryClaims, RedisClaims
 from .emit import DirectEmitManager
-from .revocation import MemoryRevocations, RedisRevocations, Revocations
-from .stats import MemoryStatsBoard, RedisStatsBoard, StatsBoard
 
 log = logging.getLogger("parley.gateway")
 

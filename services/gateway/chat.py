@@ -28,6 +28,7 @@ from services.common.model import (
     parse_room_id,
 )
 from services.common.settings import Settings
+from services.gateway.dedupe import Deduper
 from services.presence import metrics as presence_metrics
 from services.storage.files import StoredFile, new_file_id, parse_upload
 from services.storage.presence import Session
@@ -35,7 +36,6 @@ from services.storage.presence import Session
 from . import metrics
 from .batching import Batcher, batch_room, live_room
 from .bootstrap import Components
-from .dedupe import Deduper
 from .handlers import authenticate, guard, refuse
 from .notifications import NotificationsNamespace
 from .rooms import may_join, personal_room

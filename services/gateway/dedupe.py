@@ -12,33 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
-from typing import Protocol
-
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
-
-PENDING = "pending:"
-
-
-@dataclass(frozen=True)
-class Claim:
-    won: bool  # True: this attempt owns the id and must append it
-    message_id: str | None  # the id a previous attempt committed, when not won
-
-
-class ClaimStore(Protocol):
-    async def put_if_absent(self, key: str, value: str, ttl_s: int) -> str | None:
-        """Store ``value`` unless the key exists; return the existing value, or None."""
-        ...
-
-    async def put(self, key: str, value: str, ttl_s: int) -> None: ...
-
-    async def delete(self, key: str) -> None: ...
-
-    async def get(self, key: str) -> str | None: ...
+from services.storage.claims import PENDING, Claim, ClaimStore
 
 
 class Deduper:
@@ -71,70 +47,3 @@ class Deduper:
 
     async def release(self, user_id: str, client_msg_id: str) -> None:
         await self._store.delete(self.key(user_id, client_msg_id))
-
-
-class MemoryClaims:
-    def __init__(self, clock=time.monotonic) -> None:
-        self._items: dict[str, tuple[str, float]] = {}
-        self._clock = clock
-
-    def _live(self, key: str) -> str | None:
-        item = self._items.get(key)
-        if item is None:
-            return None
-        if item[1] <= self._clock():
-            del self._items[key]
-            return None
-        return item[0]
-
-    async def put_if_absent(self, key: str, value: str, ttl_s: int) -> str | None:
-        existing = self._live(key)
-        if existing is None:
-            if len(self._items) > 100_000:
-                now = self._clock()
-                self._items = {k: v for k, v in self._items.items() if v[1] > now}
-            self._items[key] = (value, self._clock() + ttl_s)
-        return existing
-
-    async def put(self, key: str, value: str, ttl_s: int) -> None:
-        self._items[key] = (value, self._clock() + ttl_s)
-
-    async def delete(self, key: str) -> None:
-        self._items.pop(key, None)
-
-    async def get(self, key: str) -> str | None:
-        return self._live(key)
-
-
-class RedisClaims:
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
-        self._redis = redis
-        self._prefix = f"{prefix}cmid:"
-
-    async def put_if_absent(self, key: str, value: str, ttl_s: int) -> str | None:
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(self._prefix + key, value, nx=True, ex=ttl_s)
-                pipe.get(self._prefix + key)
-                created, current = await pipe.execute()
-        except RedisError as exc:
-            raise Unavailable(f"redis: {exc}") from exc
-        return None if created else current
-
-    async def put(self, key: str, value: str, ttl_s: int) -> None:
-        try:
-            await self._redis.set(self._prefix + key, value, ex=ttl_s)
-        except RedisError as exc:
-            raise Unavailable(f"redis: {exc}") from exc
-
-    async def delete(self, key: str) -> None:
-        try:
-            await self._redis.delete(self._prefix + key)
-        except RedisError as exc:
-            raise Unavailable(f"redis: {exc}") from exc
-
-    async def get(self, key: str) -> str | None:
-        try:
-            return await self._redis.get(self._prefix + key)
-        except RedisError as exc:
-            raise Unavailable(f"redis: {exc}") from exc

@@ -22,9 +22,9 @@ import socketio
 from services.common.auth import INVALID_TOKEN, AuthError, Identity, extract_token, verify_token
 from services.common.errors import TEXTS, ChatError, Code, Unavailable, error_ack
 from services.common.settings import Settings
+from services.storage.revocations import Revocations
 
 from . import metrics
-from .revocation import Revocations
 from .wire_json import TOO_DEEP
 
 log = logging.getLogger("parley.gateway")

@@ -146,7 +146,8 @@ REDIS_PUBLISH_ERRORS = Counter(
 )
 
 # --- the message log (Kafka) ---------------------------------------------------------------
-from services.storage.metrics import (  # noqa: E402,F401  (recorded by the Kafka log adapter)
+from services.storage.metrics import (  # noqa: E402,F401  (recorded by storage adapters)
+    CONTROL_COMMANDS,
     KAFKA_APPEND_ERRORS,
     KAFKA_APPEND_SECONDS,
     KAFKA_IN_FLIGHT,
@@ -248,11 +249,6 @@ NOTIFICATION_ERRORS = Counter(
 )
 KICKED_SOCKETS = Counter(
     "parley_gateway_kicked_sockets_total", "Sockets this pod disconnected for admin:kick."
-)
-CONTROL_COMMANDS = Counter(
-    "parley_gateway_control_commands_total",
-    "Control bus commands handled by this pod, by op and outcome.",
-    ["op", "outcome"],
 )
 STATS_REPORT_ERRORS = Counter(
     "parley_gateway_stats_report_errors_total",

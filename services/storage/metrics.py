@@ -59,3 +59,10 @@ def write_error_kind(exc: BaseException) -> str:
     if cause is exc and "not connected" in str(exc):
         return "unavailable"
     return "other"
+
+
+CONTROL_COMMANDS = Counter(
+    "parley_gateway_control_commands_total",
+    "Control bus commands handled by this pod, by op and outcome.",
+    ["op", "outcome"],
+)

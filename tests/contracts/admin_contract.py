@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from services.gateway.control import KICK, Command
-from services.gateway.stats import PodReport, aggregate
+from services.storage.control import KICK, Command
+from services.storage.stats import PodReport, aggregate
 
 
 def uid(name: str) -> str:

@@ -35,9 +35,10 @@ from services.common.limits import Limit
 from services.common.model import Message, decode_record
 from services.common.redis_io import redis_client, redis_options
 from services.common.settings import Settings
-from services.gateway.control import OPS, Command, RedisControlBus
 from services.gateway.fanout import FanoutManager
 from services.persistence.migrate import ensure_topics
+from services.storage.control import OPS, Command
+from services.storage.control_redis import RedisControlBus
 from services.storage.messages_kafka import KafkaMessageLog
 from services.storage.presence_redis import RedisPresenceStore
 from services.storage.ratelimit_redis import RedisRateLimiter

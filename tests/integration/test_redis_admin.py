@@ -3,8 +3,8 @@
 import pytest
 import redis.asyncio as aioredis
 
-from services.gateway.control import RedisControlBus
-from services.gateway.stats import RedisStatsBoard
+from services.storage.control_redis import RedisControlBus
+from services.storage.stats_redis import RedisStatsBoard
 from tests.contracts.admin_contract import ControlBusContract, StatsBoardContract
 
 pytestmark = pytest.mark.integration

@@ -3,8 +3,8 @@
 import pytest
 import redis.asyncio as aioredis
 
-from services.gateway.revocation import RedisRevocations
 from services.storage.ratelimit_redis import RedisRateLimiter
+from services.storage.revocations_redis import RedisRevocations
 from tests.contracts.security_contract import LimiterPeekContract, RevocationsContract
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,6 @@ from services.common.model import Message
 from services.common.settings import Settings, SettingsError
 from services.gateway.admin import parse_broadcast, parse_kick, parse_stats
 from services.gateway.admin_ui import credentials_check
-from services.gateway.control import KICK, Command, MemoryControlBus
 from services.gateway.notifications import (
     NotificationsNamespace,
     dm_recipient,
@@ -20,8 +19,9 @@ from services.gateway.notifications import (
     mentioned_names,
     message_notification,
 )
-from services.gateway.stats import MemoryStatsBoard, PodReport, aggregate, chat_rooms
+from services.storage.control import KICK, Command, MemoryControlBus
 from services.storage.presence import MemoryPresenceStore, Session
+from services.storage.stats import MemoryStatsBoard, PodReport, aggregate, chat_rooms
 from tests.contracts.admin_contract import ControlBusContract, StatsBoardContract
 
 # --- mentions and DMs --------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 import pytest
 
-from services.gateway.revocation import MemoryRevocations
 from services.storage.ratelimit import MemoryRateLimiter
+from services.storage.revocations import MemoryRevocations
 from tests.contracts.security_contract import LimiterPeekContract, RevocationsContract
 
 
