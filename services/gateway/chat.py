@@ -7,7 +7,6 @@ code}``; nothing a client sends can raise out of a handler or reach the client a
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from dataclasses import replace
@@ -34,6 +33,7 @@ from services.storage.files import StoredFile, new_file_id, parse_upload
 from services.storage.presence import Session
 
 from . import metrics
+from .accept import AcceptPipeline
 from .batching import Batcher, batch_room, live_room
 from .bootstrap import Components
 from .handlers import authenticate, guard, refuse
@@ -66,8 +66,18 @@ class ChatNamespace:
         self.batcher = Batcher(self._emit_to_room)
         self.limits = settings.event_limits
         self.cipher = Cipher.from_settings(settings.encryption_keys, settings.encryption_active_key)
-        self.deduper = Deduper(
-            parts.claims, settings.client_msg_id_ttl_seconds, settings.kafka_send_timeout_seconds
+        self.pipeline = AcceptPipeline(
+            self.ids,
+            parts.log,
+            parts.recent,
+            Deduper(
+                parts.claims,
+                settings.client_msg_id_ttl_seconds,
+                settings.kafka_send_timeout_seconds,
+            ),
+            self.cipher,
+            self._deliver,
+            settings.kafka_send_timeout_seconds,
         )
         sio.on("connect", self.connect, namespace=NAMESPACE)
         sio.on("disconnect", self.disconnect, namespace=NAMESPACE)
@@ -227,14 +237,14 @@ class ChatNamespace:
         request = parse_new_message(payload, self.settings.message_max_chars)
         await self.require_member(sid, identity, request.room_id)
         await self.rate_limit("chat:message", identity.user_id)
-        message_id, _ = await self._accept(
+        accepted = await self.pipeline.accept(
             identity,
             request.room_id,
             request.text,
             reply_to=request.reply_to,
             client_msg_id=request.client_msg_id,
         )
-        return {"status": "ok", "messageId": message_id}
+        return {"status": "ok", "messageId": accepted.message_id}
 
     async def chat_file(self, sid: str, identity: Identity, payload: object) -> dict:
         s = self.settings
@@ -251,64 +261,22 @@ class ChatNamespace:
         )
         sealed_bytes = self.cipher.seal_bytes(upload.data, stored.id)
         await self.parts.files.put(stored, sealed_bytes)  # bytes first, never through Kafka
-        message_id, _ = await self._accept(
+        accepted = await self.pipeline.accept(
             identity, upload.room_id, "", attachment=stored.attachment()
         )
-        return {"status": "ok", "messageId": message_id, "attachment": stored.attachment()}
+        return {
+            "status": "ok",
+            "messageId": accepted.message_id,
+            "attachment": stored.attachment(),
+        }
 
-    async def _accept(
-        self,
-        identity: Identity,
-        room_id: str,
-        text: str,
-        reply_to: str | None = None,
-        client_msg_id: str | None = None,
-        attachment: dict[str, Any] | None = None,
-    ) -> tuple[str, bool]:
-        """Append to the log, then deliver. Returns ``(message id, delivered now)``."""
-        message_id, created_ms = self.ids.new_id()
-        cmid = client_msg_id
-        if cmid is not None:
-            claim = await self.deduper.claim(identity.user_id, cmid, message_id)
-            if not claim.won:  # a retry of an accepted message: same id, not delivered again
-                return str(claim.message_id), False
-        message = Message(
-            id=message_id,
-            room_id=room_id,
-            user_id=identity.user_id,
-            username=identity.username,
-            text=text,
-            created_ms=created_ms,
-            reply_to=reply_to,
-            client_msg_id=cmid,
-            deadline_ms=created_ms + int(self.settings.kafka_send_timeout_seconds * 1000),
-            attachment=attachment,
-        )
-        # Visible to history first (read-your-writes), then durable; refused → withdrawn.
-        sealed = replace(message, text=self.cipher.seal_text(text, message_id))  # at rest
-        await self.parts.recent.add(sealed)
-        try:
-            await self.parts.log.append(sealed)  # durable before anything is acked or delivered
-        except BaseException:
-            with contextlib.suppress(Unavailable):
-                await self.parts.recent.remove(sealed)
-            if cmid is not None:
-                await self.deduper.release(identity.user_id, cmid)
-            raise
-        if cmid is not None:
-            await self.deduper.commit(identity.user_id, cmid, message_id)
-        metrics.MESSAGES_ACCEPTED.inc()
-        # Durable now. Deliver (best effort) before acking: the sender sees its message first,
-        # and under overload the acks slow the senders down instead of a delivery backlog
-        # growing (measured: backgrounding the fan-out multiplied delivery latency ~10x).
-        try:
-            wire = message.to_wire()
-            await self._emit_to_room("chat:message", wire, live_room(room_id))
-            await self.batcher.add(room_id, wire)
-            await self._notify(message)
-        except Exception:
-            log.exception("delivery of %s failed (it is stored; clients resync)", message.id)
-        return message_id, True
+    async def _deliver(self, message: Message) -> None:
+        """An accepted message to the room on every pod, to batching sockets, and to the
+        notifications of mentioned users and DM partners."""
+        wire = message.to_wire()
+        await self._emit_to_room("chat:message", wire, live_room(message.room_id))
+        await self.batcher.add(message.room_id, wire)
+        await self._notify(message)
 
     async def _notify(self, message: Message) -> None:
         """Mentions and DM notifications; the message is already accepted, so never fail."""

@@ -116,3 +116,43 @@ class NoRecentLog:
 
     async def add_reader(self, receipt: Receipt) -> None:
         return None
+
+
+class MemoryRecentLog:
+    """The recent log in one process (unit tests of the accept pipeline): same contract as
+    the Redis adapter, without its TTL."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, dict[str, Message]] = {}
+        self._readers: dict[tuple[str, str], list[str]] = {}
+
+    async def add(self, message: Message) -> None:
+        self._rooms.setdefault(message.room_id, {})[message.id] = message
+
+    async def remove(self, message: Message) -> None:
+        self._rooms.get(message.room_id, {}).pop(message.id, None)
+
+    async def add_reader(self, receipt: Receipt) -> None:
+        readers = self._readers.setdefault((receipt.room_id, receipt.message_id), [])
+        if receipt.user_id not in readers:
+            readers.append(receipt.user_id)
+
+    def _sorted(self, room_id: str) -> list[Message]:
+        room = self._rooms.get(room_id, {})
+        return [room[i] for i in sorted(room)]
+
+    async def newest(self, room_id: str, limit: int) -> list[Message]:
+        return self._sorted(room_id)[-limit:] if limit > 0 else []
+
+    async def contains(self, room_id: str, message_id: str) -> bool:
+        return message_id in self._rooms.get(room_id, {})
+
+    async def after(self, room_id: str, since_id: str, limit: int) -> list[Message]:
+        return [m for m in self._sorted(room_id) if m.id > since_id][:limit]
+
+    async def before(self, room_id: str, before_id: str | None, limit: int) -> list[Message]:
+        older = [m for m in self._sorted(room_id) if before_id is None or m.id < before_id]
+        return older[-limit:] if limit > 0 else []
+
+    async def readers(self, room_id: str, message_ids: Sequence[str]) -> dict[str, list[str]]:
+        return {i: list(self._readers.get((room_id, i), [])) for i in message_ids}
