@@ -13,7 +13,7 @@ help:
 	@echo "make test           install what is missing, start the engines, run every test"
 	@echo "make up / make down the full local cluster (engines, 2 gateways, worker, presence, nginx)"
 	@echo "make infra-up       only the engines (Redis, Kafka, Cassandra)"
-	@echo "make lint           ruff"
+	@echo "make lint           ruff + mypy (strict on services/)"
 	@echo "make bench          gateway vs the reference server, persistence pipeline (~5 min)"
 	@echo "make dashboards     regenerate the Grafana dashboards and the chart's copies"
 
@@ -66,6 +66,7 @@ bench: $(STAMP)
 lint: deps
 	@$(VENV)/bin/ruff check services tests bench deploy/grafana
 	@$(VENV)/bin/ruff format --check services tests bench deploy/grafana
+	@$(VENV)/bin/mypy
 
 dashboards: deps
 	@$(PY) deploy/grafana/generate.py

@@ -8,7 +8,8 @@
 # A second stack beside the first (a helper's or a test's), sharing the running engines:
 #   PARLEY_CLUSTER_PORT_BASE=8100  gateways :8101/:8102, worker :8111, presence :8112, nginx :8180
 #   PARLEY_CLUSTER_DIR=<dir>       its pids, logs and nginx state (default: .run)
-#   PARLEY_CLUSTER_KEEP_ENGINES=1  `down` leaves the engines running
+#   PARLEY_CLUSTER_KEEP_ENGINES=1  `up` uses the running engines (never starts them), `down`
+#                                  leaves them running
 # The JWT secret: PARLEY_JWT_SECRET if set, else one generated once into .run/jwt-secret.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -74,8 +75,17 @@ stop_service() {
 
 up() {
   jwt_secret
-  bash "$HERE/bootstrap.sh"
-  bash "$HERE/infra.sh" up
+  if [[ -n ${PARLEY_CLUSTER_KEEP_ENGINES:-} ]]; then
+    # a second stack uses the engines that are running and never (re)starts them: a fault
+    # test may have stopped one on purpose
+    if bash "$HERE/infra.sh" status | grep -q stopped; then
+      log "ERROR: engines not all running (PARLEY_CLUSTER_KEEP_ENGINES): $(bash "$HERE/infra.sh" status | tr '\n' ' ')"
+      return 1
+    fi
+  else
+    bash "$HERE/bootstrap.sh"
+    bash "$HERE/infra.sh" up
+  fi
   (cd "$REPO" && "$PY" -m services.persistence.migrate)
   for spec in "${SERVICES[@]}"; do
     IFS=: read -r name module port <<<"$spec"

@@ -23,6 +23,9 @@ cleanup() {
 trap cleanup EXIT
 bash "$HERE/infra.sh" up
 
+# The type checker is part of the suite: strict on services/ (pyproject.toml [tool.mypy]).
+.venv/bin/mypy
+
 if (($#)); then
   .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 else

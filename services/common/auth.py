@@ -15,6 +15,7 @@ import functools
 import time
 import uuid
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import jwt
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -96,13 +97,13 @@ def verify_token(token: str | None, settings: Settings) -> Identity:
     username = claims.get("username")
     if not is_text(username) or not username:
         username = user_id
-    role = claims.get("role") if isinstance(claims.get("role"), str) else "user"
+    role = str(claims["role"]) if isinstance(claims.get("role"), str) else "user"
     jti = claims.get("jti") if is_text(claims.get("jti")) and claims.get("jti") else None
     exp = claims["exp"] if isinstance(claims.get("exp"), int) else 0
     return Identity(user_id=user_id, username=username, role=role, jti=jti, exp=exp)
 
 
-def is_valid_subject(user_id: object) -> bool:
+def is_valid_subject(user_id: object) -> TypeGuard[str]:
     """A user id: 1..200 chars of text, without ``:`` (room names use it as a separator)
     or ``#`` (reserved for names the server derives, never joinable)."""
     return (
@@ -140,7 +141,7 @@ def issue_token(
     return jwt.encode(claims, key, algorithm=settings.jwt_algorithm)
 
 
-def signing_key(settings: Settings) -> object:
+def signing_key(settings: Settings) -> str | RSAPrivateKey:
     """The key ``issue_token`` signs with (the HS256 secret or the loaded RSA private key)."""
     if settings.jwt_algorithm != "RS256":
         return settings.jwt_secret

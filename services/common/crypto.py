@@ -90,6 +90,7 @@ class Cipher:
     def seal_bytes(self, data: bytes, aad: str) -> bytes:
         if not self.enabled:
             return data
+        assert self._active is not None  # enabled
         return BYTES_PREFIX + self._active.encode() + b":" + self._seal(data, aad)
 
     def open_bytes(self, data: bytes, aad: str) -> bytes:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeGuard
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DECODE = {c: i for i, c in enumerate(ALPHABET)}
@@ -31,7 +33,7 @@ def _encode(value: int, width: int) -> str:
     return "".join(reversed(out))
 
 
-def is_valid_id(value: object) -> bool:
+def is_valid_id(value: object) -> TypeGuard[str]:
     """True for a well-formed id (26 Crockford base32 characters, upper case)."""
     return (
         isinstance(value, str)
@@ -59,7 +61,7 @@ def lowest_id_at(ms: int) -> str:
 class IdGenerator:
     """Produces strictly increasing ids in this process; thread-safe."""
 
-    def __init__(self, node: int | None = None, clock=time.time) -> None:
+    def __init__(self, node: int | None = None, clock: Callable[[], float] = time.time) -> None:
         self._node = secrets.randbits(32) if node is None else node & 0xFFFFFFFF
         self._counter = secrets.randbits(_COUNTER_BITS - 8)
         self._last_ms = 0

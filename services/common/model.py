@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import ChatError, Code
 from .ids import is_valid_id
@@ -178,7 +178,7 @@ class JoinRequest:
     limit: int
 
 
-def is_text(value: object) -> bool:
+def is_text(value: object) -> TypeGuard[str]:
     """A string that can be stored and sent on: valid Unicode (no lone surrogates, which
     JSON allows as escapes but UTF-8 cannot encode)."""
     if not isinstance(value, str):

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_s
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from .metrics import observe_readiness
 from .settings import Settings
@@ -75,12 +76,12 @@ def health_routes(
     return routes
 
 
-def uvicorn_server(app, settings: Settings) -> uvicorn.Server:
+def uvicorn_server(app: ASGIApp, settings: Settings) -> uvicorn.Server:
     """The service's server; also starts the separate metrics listener when configured."""
     return uvicorn.Server(uvicorn_config(app, settings))
 
 
-def uvicorn_config(app, settings: Settings) -> uvicorn.Config:
+def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
     """The server configuration every service uses (and the metrics listener, if any)."""
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.host)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from services.common.settings import Settings, SettingsError
+from services.common.errors import SettingsError
+from services.common.settings import Settings
 from services.common.web import configure_logging, uvicorn_config
 
 from .app import Gateway

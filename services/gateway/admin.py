@@ -21,30 +21,51 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import socketio
 
 from services.common.auth import Identity, is_valid_subject
+from services.common.clock import now_ms
 from services.common.errors import ChatError, Code
 from services.common.model import is_text
-from services.storage.control import KICK, Command
-from services.storage.stats import PodReport, aggregate, chat_rooms
+from services.common.settings import Settings
+from services.storage.control import KICK, Command, ControlBus
+from services.storage.presence import PresenceLookup
+from services.storage.ratelimit import RateLimiter
+from services.storage.revocations import Revocations
+from services.storage.stats import PodReport, StatsBoard, aggregate, chat_rooms
 
 from . import admin_ui, metrics
 from .batching import batch_room, live_room
 from .handlers import Handler, authenticate, guard
+from .notifications import NotificationsNamespace
 
-if TYPE_CHECKING:
-    from .app import Gateway
+
+class AdminParts(Protocol):
+    """What ``/admin`` uses of the components (any object with these attributes)."""
+
+    @property
+    def control(self) -> ControlBus: ...
+
+    @property
+    def stats(self) -> StatsBoard: ...
+
+    @property
+    def presence(self) -> PresenceLookup: ...
+
+    @property
+    def limiter(self) -> RateLimiter: ...
+
+    @property
+    def revocations(self) -> Revocations: ...
+
 
 NAMESPACE = "/admin"
 CHAT_NAMESPACE = "/chat"
 MAX_USER_ID_CHARS = 200
 log = logging.getLogger("parley.gateway.admin")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def parse_kick(payload: object) -> tuple[str, bool]:
@@ -66,7 +87,7 @@ def parse_kick(payload: object) -> tuple[str, bool]:
 def parse_broadcast(payload: object, max_chars: int) -> str:
     if not isinstance(payload, dict) or not is_text(payload.get("text")):
         raise ChatError(Code.INVALID_MESSAGE, "admin:broadcast takes {text}")
-    text = payload["text"].strip()
+    text = str(payload["text"]).strip()
     if not text or len(text) > max_chars:
         raise ChatError(Code.INVALID_MESSAGE, "text must be 1..max chars after trimming")
     return text
@@ -78,18 +99,26 @@ def parse_stats(payload: object) -> None:
 
 
 class AdminNamespace:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-        self.sio = gateway.sio
-        self.settings = gateway.settings
-        self.parts = gateway.parts
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        settings: Settings,
+        parts: AdminParts,
+        notifications: NotificationsNamespace,
+        identity_tables: Sequence[Mapping[str, Identity]],
+    ) -> None:
+        self.sio = sio
+        self.settings = settings
+        self.parts = parts
+        self.notifications = notifications
+        self.identity_tables = identity_tables  # sid -> identity of this pod's other namespaces
         self.identities: dict[str, Identity] = {}  # sid -> identity, sockets of this pod
         self.limits = {
             event: limit
             for (ns, event), limit in self.settings.event_limits.items()
             if ns == NAMESPACE
         }
-        self._reporter: asyncio.Task | None = None
+        self._reporter: asyncio.Task[None] | None = None
         self.sio.on("connect", self.connect, namespace=NAMESPACE)
         self.sio.on("disconnect", self.disconnect, namespace=NAMESPACE)
         for event, handler in {
@@ -170,11 +199,7 @@ class AdminNamespace:
         """Deny the tokens this pod's sockets of ``user_id`` connected with, until they expire."""
         held = {
             (identity.jti, identity.exp)
-            for table in (
-                self.gateway.chat.identities,
-                self.gateway.notifications.identities,
-                self.identities,
-            )
+            for table in (*self.identity_tables, self.identities)
             for identity in list(table.values())
             if identity.user_id == user_id and identity.jti is not None
         }
@@ -199,7 +224,7 @@ class AdminNamespace:
 
     # --- handshake ------------------------------------------------------------------------
 
-    async def connect(self, sid: str, environ: dict, auth: object = None) -> None:
+    async def connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
         identity = await authenticate(auth, self.settings, self.parts.revocations, admin_only=True)
         self.identities[sid] = identity
         metrics.connected(NAMESPACE)
@@ -248,5 +273,5 @@ class AdminNamespace:
     async def broadcast(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:
         text = parse_broadcast(payload, self.settings.message_max_chars)
         log.info("admin %s broadcasts a system notification", identity.user_id)
-        await self.gateway.notifications.system(text)
+        await self.notifications.system(text)
         return {"status": "ok"}

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import socketio
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from services.common.settings import Settings
@@ -35,7 +37,7 @@ MOUNT_PATH = "/admin-ui"
 _instrumented_in_process = False
 
 
-def credentials_check(username: str, password: str):
+def credentials_check(username: str, password: str) -> Callable[[object], bool]:
     """A constant-time check of the ``{username, password}`` the UI sends at connect."""
     want_user, want_password = username.encode(), password.encode()
 
@@ -53,7 +55,7 @@ def credentials_check(username: str, password: str):
     return check
 
 
-def instrument(sio: socketio.AsyncServer, settings: Settings):
+def instrument(sio: socketio.AsyncServer, settings: Settings) -> Any:
     """Instrument ``sio`` when a password is set; returns the instrumentation (or None)."""
     global _instrumented_in_process
     if not settings.admin_ui_password:
@@ -76,7 +78,7 @@ def instrument(sio: socketio.AsyncServer, settings: Settings):
     )
 
 
-def ui_routes(settings: Settings) -> list[Mount]:
+def ui_routes(settings: Settings) -> list[BaseRoute]:
     """``/admin-ui/`` serving the UI's files, or nothing (with a warning) if they are missing."""
     directory = Path(settings.admin_ui_dir) if settings.admin_ui_dir else DEFAULT_UI_DIR
     if not (directory / "index.html").is_file():

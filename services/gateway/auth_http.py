@@ -38,7 +38,6 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -48,15 +47,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from services.common.auth import AuthError, SigningUnavailable, issue_token, verify_token
-from services.common.errors import TEXTS, Code, Unavailable
+from services.common.clock import now_ms
+from services.common.errors import TEXTS, Code, SettingsError, Unavailable
 from services.common.limits import Limit
 from services.common.model import iso_ms
-from services.common.settings import Settings, SettingsError
+from services.common.settings import Settings
+from services.storage.ratelimit import RateLimiter
 from services.storage.users import (
     INVALID_REQUEST,
     InvalidCredentials,
     User,
     UsernameTaken,
+    UserStore,
     is_valid_username,
     new_user_id,
     parse_credentials,
@@ -69,9 +71,6 @@ from services.storage.users import (
 
 from . import metrics
 from .passwords import Busy, Hasher
-
-if TYPE_CHECKING:
-    from .app import Gateway
 
 log = logging.getLogger("parley.gateway.auth")
 MAX_BODY_BYTES = 8 * 1024
@@ -163,9 +162,10 @@ def can_sign(settings: Settings) -> bool:
 
 
 class AuthApi:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-        settings = self.settings = gateway.settings
+    def __init__(self, settings: Settings, users: UserStore, limiter: RateLimiter) -> None:
+        self.settings = settings
+        self.users = users
+        self.limiter = limiter
         self.hasher = Hasher(settings.password_bcrypt_rounds, max_pending=settings.hash_max_pending)
         self.pair_limit = settings.login_pair_limit
         self.user_ceiling = settings.login_user_limit
@@ -173,10 +173,6 @@ class AuthApi:
         self.register_ip_limit = settings.register_ip_limit
         self.register_limit = settings.register_all_limit
         self.can_sign = can_sign(settings)
-
-    @property
-    def parts(self):
-        return self.gateway.parts
 
     def endpoint(
         self, name: str, handler: Callable[[Request], Awaitable[Response]]
@@ -206,19 +202,17 @@ class AuthApi:
             credentials = parse_registration(await read_json(request))
         except InvalidCredentials as exc:
             raise Refusal(400, exc.code, exc.text) from None
-        now_ms = int(time.time() * 1000)
-        limiter = self.parts.limiter
-        if not await limiter.hit(
-            f"register:ip:{client_ip(request)}", self.register_ip_limit, now_ms
-        ):
+        now = now_ms()
+        limiter = self.limiter
+        if not await limiter.hit(f"register:ip:{client_ip(request)}", self.register_ip_limit, now):
             raise rate_limited(self.register_ip_limit)
-        if not await limiter.hit("register:all", self.register_limit, now_ms):
+        if not await limiter.hit("register:all", self.register_limit, now):
             raise rate_limited(self.register_limit)
-        users = self.parts.users
+        users = self.users
         if await users.by_username(credentials.username) is not None:
             raise taken()  # early, before paying for a hash; create() still decides races
         password_hash = await self.hasher.hash(credentials.password)
-        user = User(new_user_id(), credentials.username, password_hash, int(time.time() * 1000))
+        user = User(new_user_id(), credentials.username, password_hash, now_ms())
         try:
             await users.create(user)
         except UsernameTaken:
@@ -237,17 +231,17 @@ class AuthApi:
         ip = client_ip(request)
         buckets = self._failure_buckets(ip, credentials.username) if name_ok else []
         await self._limit(ip, buckets)
-        user = await self.parts.users.by_username(credentials.username) if name_ok else None
+        user = await self.users.by_username(credentials.username) if name_ok else None
         # an unknown user costs the same bcrypt check as a wrong password: no timing oracle
         ok = await self.hasher.check(credentials.password, user.password_hash if user else None)
         if user is None or not ok:
             log.debug("login refused from %s", ip)
-            now_ms = int(time.time() * 1000)
+            now = now_ms()
             for key, limit in buckets:
-                await self.parts.limiter.hit(key, limit, now_ms)
+                await self.limiter.hit(key, limit, now)
             raise wrong_credentials()
         if buckets:  # the owner got in from here: this address's failures are forgiven
-            await self.parts.limiter.reset(buckets[0][0])
+            await self.limiter.reset(buckets[0][0])
         issued = int(time.time())
         ttl = self.settings.login_token_ttl_seconds
         try:
@@ -275,18 +269,18 @@ class AuthApi:
 
     async def _limit(self, ip: str, buckets: list[tuple[str, Limit]]) -> None:
         """One hit per client IP (every attempt); then refuse if a failure bucket is full."""
-        now_ms = int(time.time() * 1000)
-        limiter = self.parts.limiter
-        if not await limiter.hit(f"login:ip:{ip}", self.ip_limit, now_ms):
+        now = now_ms()
+        limiter = self.limiter
+        if not await limiter.hit(f"login:ip:{ip}", self.ip_limit, now):
             raise rate_limited(self.ip_limit)
         for key, limit in buckets:
-            if await limiter.full(key, limit, now_ms):
+            if await limiter.full(key, limit, now):
                 raise rate_limited(limit)
 
 
-def auth_routes(gateway: Gateway) -> list[BaseRoute]:
-    api = AuthApi(gateway)
-    origins = gateway.settings.cors_origin_list
+def auth_routes(settings: Settings, users: UserStore, limiter: RateLimiter) -> list[BaseRoute]:
+    api = AuthApi(settings, users, limiter)
+    origins = settings.cors_origin_list
     app = Starlette(
         routes=[
             Route("/register", api.endpoint("register", api.register), methods=["POST"]),
@@ -296,7 +290,7 @@ def auth_routes(gateway: Gateway) -> list[BaseRoute]:
             Middleware(
                 CORSMiddleware,
                 allow_origins=origins,
-                allow_credentials=gateway.settings.cors_credentials,
+                allow_credentials=settings.cors_credentials,
                 allow_methods=["POST"],
                 allow_headers=["Content-Type"],
             )

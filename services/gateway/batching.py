@@ -34,7 +34,7 @@ class Batcher:
         self._emit = emit
         self._window = window_s
         self._pending: dict[str, list[Any]] = {}  # room -> held messages, while a window is open
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def add(self, room_id: str, message: Any) -> None:
         held = self._pending.get(room_id)

@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import redis.asyncio as aioredis
 import socketio
 
 from services.common.redis_io import redis_client, redis_options
+from services.common.retry import Backoff
 from services.common.settings import Settings
 from services.storage.claims import ClaimStore, MemoryClaims
 from services.storage.claims_redis import RedisClaims
@@ -38,6 +40,12 @@ from .emit import DirectEmitManager
 log = logging.getLogger("parley.gateway")
 
 
+class Startable(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 @dataclass
 class Components:
     manager: socketio.AsyncManager
@@ -53,11 +61,11 @@ class Components:
     stats: StatsBoard = field(default_factory=MemoryStatsBoard)  # admin:stats reports
     users: UserStore = field(default_factory=MemoryUserStore)  # /auth/register, /auth/login
     revocations: Revocations = field(default_factory=MemoryRevocations)  # kicked tokens
-    _starters: list[asyncio.Task] = field(default_factory=list)
+    _starters: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         """Start every backend; one that is down keeps retrying in the background."""
-        parts = {
+        parts: dict[str, Startable] = {
             "log": self.log,
             "store": self.store,
             "presence": self.presence,
@@ -89,14 +97,15 @@ class Components:
             await self.redis.aclose()
 
 
-async def _start_forever(name: str, part) -> None:
-    delay = 0.5
+async def _start_forever(name: str, part: Startable) -> None:
+    backoff = Backoff(0.5, 10.0)
     while True:
         try:
             await part.start()
             log.info("%s adapter %s started", name, type(part).__name__)
             return
         except Exception as exc:  # connection errors of any driver
+            delay = backoff.next()
             log.warning(
                 "%s adapter %s not up (%s); retrying in %.1fs",
                 name,
@@ -107,7 +116,6 @@ async def _start_forever(name: str, part) -> None:
             with contextlib.suppress(Exception):
                 await part.close()
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
 
 def build(settings: Settings) -> Components:

@@ -8,13 +8,13 @@ code}``; nothing a client sends can raise out of a handler or reach the client a
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 from typing import Any
 
 import socketio
 
 from services.common.auth import Identity
+from services.common.clock import now_ms
 from services.common.crypto import Cipher
 from services.common.errors import TEXTS, ChatError, Code, Unavailable
 from services.common.ids import IdGenerator, is_valid_id
@@ -38,14 +38,10 @@ from .batching import Batcher, batch_room, live_room
 from .bootstrap import Components
 from .handlers import authenticate, guard, refuse
 from .notifications import NotificationsNamespace
-from .rooms import may_join, personal_room
+from .rooms import is_member_room, may_join, personal_room
 
 NAMESPACE = "/chat"
 log = logging.getLogger("parley.gateway.chat")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class ChatNamespace:
@@ -100,13 +96,12 @@ class ChatNamespace:
     def session(self, sid: str, identity: Identity) -> Session:
         return Session(identity.user_id, identity.username, sid, self.settings.pod_id)
 
-    def joined_count(self, sid: str) -> int:
+    def joined(self, sid: str) -> list[str]:
         """Rooms this socket joined itself (not its sid room, personal room or derived ones)."""
-        return sum(
-            1
-            for room in self.sio.rooms(sid, namespace=NAMESPACE)
-            if room != sid and not room.startswith("user:") and "#" not in room
-        )
+        return [r for r in self.sio.rooms(sid, namespace=NAMESPACE) if is_member_room(r, sid)]
+
+    def joined_count(self, sid: str) -> int:
+        return len(self.joined(sid))
 
     def in_room(self, sid: str, room_id: str) -> bool:
         return room_id in self.sio.rooms(sid, namespace=NAMESPACE)
@@ -118,7 +113,7 @@ class ChatNamespace:
         if not await self.parts.presence.is_member(identity.user_id, room_id):
             raise ChatError(Code.FORBIDDEN, f"not a member of {room_id}")
 
-    async def _presence_list(self, user_id: str) -> list:
+    async def _presence_list(self, user_id: str) -> list[Any]:
         if self.settings.presence_scope == "rooms":
             return await self.parts.presence.scoped_online(user_id)
         return await self.parts.presence.online_users()
@@ -133,7 +128,7 @@ class ChatNamespace:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    async def connect(self, sid: str, environ: dict, auth: object = None) -> None:
+    async def connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
         identity = await authenticate(auth, self.settings, self.parts.revocations)
         try:
             went_online = await self.parts.presence.connect(self.session(sid, identity), now_ms())
@@ -166,7 +161,7 @@ class ChatNamespace:
 
     # --- events ---------------------------------------------------------------------------
 
-    async def room_join(self, sid: str, identity: Identity, payload: object) -> dict:
+    async def room_join(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:
         s = self.settings
         request = parse_join(payload, s.history_default_limit, s.history_max_limit)
         room_id = request.room_id
@@ -224,7 +219,7 @@ class ChatNamespace:
         for room in (room_id, live_room(room_id), batch_room(room_id)):
             await self.sio.leave_room(sid, room, namespace=NAMESPACE)
 
-    async def room_leave(self, sid: str, identity: Identity, payload: object) -> dict:
+    async def room_leave(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:
         room_id = parse_room_id(payload.get("roomId") if isinstance(payload, dict) else payload)
         if room_id == personal_room(identity.user_id) or not self.in_room(sid, room_id):
             return {"status": "ok", "roomId": room_id}
@@ -233,7 +228,7 @@ class ChatNamespace:
         await self.sio.emit("room:user-left", left, room=room_id, namespace=NAMESPACE)
         return {"status": "ok", "roomId": room_id}
 
-    async def chat_message(self, sid: str, identity: Identity, payload: object) -> dict:
+    async def chat_message(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:
         request = parse_new_message(payload, self.settings.message_max_chars)
         await self.require_member(sid, identity, request.room_id)
         await self.rate_limit("chat:message", identity.user_id)
@@ -246,7 +241,7 @@ class ChatNamespace:
         )
         return {"status": "ok", "messageId": accepted.message_id}
 
-    async def chat_file(self, sid: str, identity: Identity, payload: object) -> dict:
+    async def chat_file(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:
         s = self.settings
         upload = parse_upload(payload, s.file_max_bytes, s.file_allowed_types)
         await self.require_member(sid, identity, upload.room_id)
@@ -285,7 +280,7 @@ class ChatNamespace:
         except Exception:
             log.exception("notifications for message %s failed", message.id)
 
-    async def chat_typing(self, sid: str, identity: Identity, payload: object) -> dict:
+    async def chat_typing(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:
         if not isinstance(payload, dict):
             raise ChatError(Code.INVALID_MESSAGE, "typing takes an object")
         room_id = parse_room_id(payload.get("roomId"))
@@ -303,7 +298,7 @@ class ChatNamespace:
         await self.sio.emit("chat:typing", typing, room=room_id, skip_sid=sid, namespace=NAMESPACE)
         return {"status": "ok"}
 
-    async def chat_read(self, sid: str, identity: Identity, payload: object) -> dict:
+    async def chat_read(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:
         room_id, message_id = parse_read(payload)
         await self.require_member(sid, identity, room_id)
         await self.rate_limit("chat:read", identity.user_id)
@@ -316,7 +311,7 @@ class ChatNamespace:
         await self.sio.emit("chat:read", read, room=room_id, skip_sid=sid, namespace=NAMESPACE)
         return {"status": "ok"}
 
-    async def chat_history(self, sid: str, identity: Identity, payload: object) -> dict:
+    async def chat_history(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:
         if not isinstance(payload, dict):
             raise ChatError(Code.INVALID_MESSAGE, "history takes an object")
         room_id = parse_room_id(payload.get("roomId"))

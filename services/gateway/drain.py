@@ -20,11 +20,13 @@ import asyncio
 import logging
 import random
 import signal
+import socket
 import time
 from types import FrameType
 
 import socketio
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import metrics
 
@@ -93,10 +95,10 @@ class DrainingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, drain: Drain) -> None:
         super().__init__(config)
         self.drain = drain
-        self._drain_task: asyncio.Task | None = None
+        self._drain_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def serve(self, sockets=None) -> None:
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
 
@@ -126,12 +128,12 @@ class DrainGate:
     (nginx ``proxy_next_upstream http_503 http_403``) and clients never land on a pod about to
     close them. Requests of existing sessions (``sid=``) pass."""
 
-    def __init__(self, app, drain: Drain, prefix: str = "/socket.io") -> None:
+    def __init__(self, app: ASGIApp, drain: Drain, prefix: str = "/socket.io") -> None:
         self.app = app
         self.drain = drain
         self.prefix = prefix
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             self.drain.draining
             and scope["type"] in ("http", "websocket")

@@ -20,7 +20,7 @@ from . import metrics
 
 
 class DirectEmitMixin:
-    async def emit(  # type: ignore[override]
+    async def emit(
         self,
         event: str,
         data: Any,
@@ -32,16 +32,17 @@ class DirectEmitMixin:
         **kwargs: Any,
     ) -> None:
         if callback is not None:
-            return await super().emit(
+            await super().emit(  # type: ignore[misc]  # the manager class it is mixed into
                 event,
                 data,
                 namespace,
-                room=room,  # type: ignore[misc]
+                room=room,
                 skip_sid=skip_sid,
                 callback=callback,
                 to=to,
                 **kwargs,
             )
+            return
         room = to or room
         if namespace not in self.rooms:  # type: ignore[attr-defined]
             return None

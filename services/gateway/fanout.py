@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import socketio
 
 from services.common.redis_io import redis_client
+from services.common.retry import Backoff
 
 from . import metrics
 from .emit import DirectEmitManager
@@ -40,8 +43,8 @@ class FanoutManager(socketio.AsyncRedisManager, DirectEmitManager):
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         self.connected = True
 
-    async def _redis_listen_with_retries(self):
-        delay = 0.2
+    async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
+        backoff = Backoff(0.2, MAX_RETRY_S)
         subscribed = False
         while True:
             try:
@@ -50,7 +53,7 @@ class FanoutManager(socketio.AsyncRedisManager, DirectEmitManager):
                     await self.pubsub.subscribe(self.channel)
                     subscribed = True
                     self.listening = True
-                    delay = 0.2
+                    backoff.reset()
                     log.info("fan-out listening on %s", self.channel)
                 async for message in self.pubsub.listen():
                     metrics.FANOUT_RECEIVED.inc()
@@ -60,10 +63,9 @@ class FanoutManager(socketio.AsyncRedisManager, DirectEmitManager):
                     log.warning("fan-out lost Redis (%s); resubscribing", exc)
                 self.listening = False
                 subscribed = False
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_RETRY_S)
+                await asyncio.sleep(backoff.next())
 
-    async def _publish(self, data):
+    async def _publish(self, data: Any) -> Any:
         """The stock publish (two attempts; it logs and returns None when both fail), timed
         and counted."""
         started = time.perf_counter()

@@ -10,7 +10,6 @@ active types (SVG, HTML, ...) are served as ``application/octet-stream``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -18,46 +17,51 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.common.auth import INVALID_TOKEN, AuthError, verify_token
+from services.common.crypto import Cipher
 from services.common.errors import TEXTS, Code, Unavailable
-from services.storage.files import served_type
-
-if TYPE_CHECKING:
-    from .app import Gateway
+from services.common.settings import Settings
+from services.storage.files import FileStore, served_type
+from services.storage.presence import PresenceLookup
+from services.storage.revocations import Revocations
 
 
 def _error(status: int, code: Code, text: str | None = None) -> JSONResponse:
     return JSONResponse({"error": text or TEXTS[code], "code": code.value}, status_code=status)
 
 
-def file_routes(gateway: Gateway) -> list[Route]:
+def file_routes(
+    settings: Settings,
+    files: FileStore,
+    presence: PresenceLookup,
+    cipher: Cipher,
+    revocations: Revocations,
+) -> list[Route]:
     async def download(request: Request) -> Response:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         try:
-            identity = verify_token(
-                token.strip() if scheme.lower() == "bearer" else None, gateway.settings
-            )
+            identity = verify_token(token.strip() if scheme.lower() == "bearer" else None, settings)
         except AuthError as exc:
             return JSONResponse({"error": exc.message, "code": exc.code}, status_code=401)
         file_id = request.path_params["file_id"]
         try:
-            if identity.jti is not None and await gateway.parts.revocations.revoked(identity.jti):
+            if identity.jti is not None and await revocations.revoked(identity.jti):
                 return JSONResponse(
                     {"error": INVALID_TOKEN, "code": "token_revoked"}, status_code=401
                 )
-            meta = await gateway.parts.files.meta(file_id)
+            meta = await files.meta(file_id)
             if meta is None:
                 return _error(404, Code.NOT_FOUND)
-            if not await gateway.parts.presence.is_member(identity.user_id, meta.room_id):
+            if not await presence.is_member(identity.user_id, meta.room_id):
                 return _error(403, Code.FORBIDDEN)
-            found = await gateway.parts.files.get(file_id)
+            found = await files.get(file_id)
         except Unavailable:
             return _error(503, Code.UNAVAILABLE)
         if found is None:
             return _error(404, Code.NOT_FOUND)
         stored, sealed = found
         try:
-            data = gateway.chat.cipher.open_bytes(sealed, stored.id)
+            data = cipher.open_bytes(sealed, stored.id)
         except ValueError:
             return _error(503, Code.UNAVAILABLE)
         return Response(

@@ -65,7 +65,9 @@ async def authenticate(
     return identity
 
 
-def guard(event: str, handler: Handler, identities: Mapping[str, Identity]):
+def guard(
+    event: str, handler: Handler, identities: Mapping[str, Identity]
+) -> Callable[..., Awaitable[Any]]:
     """The Socket.IO handler for ``event``: ``handler(sid, identity, payload)`` guarded."""
     metrics.track_event(event)  # every ack outcome of the event exported from zero
 

@@ -219,14 +219,14 @@ class HttpMetrics:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         route = HTTP_ROUTES.get(scope.get("path", "/").strip("/").split("/", 1)[0], "other")
         status = {"code": 500}
 
-        async def sending(message: dict) -> None:
+        async def sending(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
             await send(message)

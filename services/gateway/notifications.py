@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Any
 
 import socketio
 
 from services.common.auth import Identity
+from services.common.clock import now_ms
 from services.common.model import Message, iso_ms
 from services.common.settings import Settings
 
@@ -95,7 +95,7 @@ class NotificationsNamespace:
         sio.on("connect", self.connect, namespace=NAMESPACE)
         sio.on("disconnect", self.disconnect, namespace=NAMESPACE)
 
-    async def connect(self, sid: str, environ: dict, auth: object = None) -> None:
+    async def connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
         identity = await authenticate(auth, self.settings, self.parts.revocations)
         self.identities[sid] = identity
         metrics.connected(NAMESPACE)
@@ -131,7 +131,7 @@ class NotificationsNamespace:
 
     async def system(self, text: str) -> None:
         """``notification {type: "system", text}`` to every socket, on every gateway."""
-        body = {"type": "system", "text": text, "timestamp": iso_ms(int(time.time() * 1000))}
+        body = {"type": "system", "text": text, "timestamp": iso_ms(now_ms())}
         await self.sio.emit("notification", body, namespace=NAMESPACE)
         metrics.NOTIFICATIONS.labels("system").inc()
 

@@ -16,10 +16,14 @@ import hashlib
 import os
 import time
 import unicodedata
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import bcrypt
 
 from . import metrics
+
+T = TypeVar("T")
 
 SCHEME = "bcrypt-sha256$"
 
@@ -68,7 +72,7 @@ class Hasher:
         self._max_in = self._concurrency + max_pending
         self._in = 0  # running + waiting
 
-    async def _timed(self, fn, *args):
+    async def _timed(self, fn: Callable[..., T], *args: Any) -> T:
         if self._in >= self._max_in:
             metrics.PASSWORD_HASH_BUSY.inc()
             raise Busy(f"{self._in} hashes in progress or waiting")
@@ -78,7 +82,7 @@ class Hasher:
         finally:
             self._in -= 1
 
-    async def _gated(self, fn, *args):
+    async def _gated(self, fn: Callable[..., T], *args: Any) -> T:
         async with self._gate:
             started = time.perf_counter()
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.common.auth import Identity
+from services.common.model import RESERVED_ROOM_CHAR
 
 
 def personal_room(user_id: str) -> str:
@@ -27,3 +28,9 @@ def may_join(identity: Identity, room_id: str) -> bool:
         members = dm_members(room_id)
         return members is not None and identity.user_id in members
     return True
+
+
+def is_member_room(room: str, sid: str) -> bool:
+    """A room a socket is in because it joined it: not its own sid room, not a personal
+    ``user:`` room, not a derived ``<room>#...`` delivery room."""
+    return room != sid and not room.startswith("user:") and RESERVED_ROOM_CHAR not in room

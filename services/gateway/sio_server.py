@@ -47,11 +47,11 @@ class BoundedPacket(packet.Packet):
         if count > MAX_ATTACHMENTS:
             raise InputRefused(f"packet announces {count} attachments (max {MAX_ATTACHMENTS})")
         self.buffered_bytes = 0
-        return count
+        return int(count)
 
     def add_attachment(self, attachment: Any) -> bool:
         self.buffered_bytes = getattr(self, "buffered_bytes", 0) + len(attachment)
-        return super().add_attachment(attachment)
+        return bool(super().add_attachment(attachment))
 
 
 class ParleyServer(socketio.AsyncServer):

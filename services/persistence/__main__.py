@@ -7,24 +7,24 @@ import logging
 
 from starlette.applications import Starlette
 
+from services.common.retry import Backoff
 from services.common.settings import Settings
 from services.common.web import configure_logging, health_routes, uvicorn_server
-from services.persistence.worker import PersistenceWorker, backoff
+from services.persistence.worker import PersistenceWorker
 from services.storage.messages_cassandra import CassandraMessageStore
 
 log = logging.getLogger("parley.persistence")
 
 
 async def connect_store(settings: Settings) -> CassandraMessageStore:
-    attempt = 0
+    backoff = Backoff(0.5, 5.0)
     while True:
         store = CassandraMessageStore(settings)
         try:
             await store.start()
             return store
         except Exception as exc:  # the driver raises NoHostAvailable and friends
-            delay = backoff(attempt) + 0.5
-            attempt += 1
+            delay = backoff.next()
             log.warning("cassandra not reachable (%s); retrying in %.1fs", exc, delay)
             await store.close()
             await asyncio.sleep(delay)

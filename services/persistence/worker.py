@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
 
 from aiokafka import (
     AIOKafkaConsumer,
@@ -26,6 +27,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from services.common.errors import Unavailable
 from services.common.kafka_io import kafka_options
 from services.common.model import Message, Receipt, decode_record
+from services.common.retry import Backoff
 from services.common.settings import Settings
 from services.persistence import metrics
 from services.storage.messages import MessageStore
@@ -46,21 +48,16 @@ def refused_by_gateway(message: Message, record: ConsumerRecord) -> bool:
     )
 
 
-def backoff(attempt: int) -> float:
-    """Capped exponential backoff with full jitter (seconds)."""
-    return random.uniform(0, min(MAX_BACKOFF, 0.1 * 2**attempt))
-
-
 class RebalanceMetrics(ConsumerRebalanceListener):
     """Counts rebalances and forgets the lag of partitions this worker no longer owns."""
 
-    async def on_partitions_revoked(self, revoked) -> None:
+    async def on_partitions_revoked(self, revoked: Collection[Any]) -> None:
         metrics.REBALANCES.inc()
         for tp in revoked:
             with contextlib.suppress(KeyError):  # never measured
                 metrics.PARTITION_LAG.remove(str(tp.partition))
 
-    async def on_partitions_assigned(self, assigned) -> None:
+    async def on_partitions_assigned(self, assigned: Collection[Any]) -> None:
         metrics.ASSIGNED_PARTITIONS.set(len(assigned))
 
 
@@ -80,7 +77,7 @@ class PersistenceWorker:
         return self.connected
 
     async def _start_clients(self) -> None:
-        attempt = 0
+        backoff = Backoff(0.1, MAX_BACKOFF)
         while True:
             consumer = AIOKafkaConsumer(
                 **kafka_options(self._settings),
@@ -102,8 +99,7 @@ class PersistenceWorker:
             except KafkaError as exc:
                 await consumer.stop()
                 await dlq.stop()
-                delay = backoff(attempt)
-                attempt += 1
+                delay = backoff.next()
                 log.warning("kafka not reachable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 continue
@@ -166,20 +162,23 @@ class PersistenceWorker:
             metrics.COMMITS_FAILED.inc()
             log.warning("offset commit refused (%s); batch will be redelivered", exc)
 
-    async def _until_accepted(self, write, items: list) -> None:
+    async def _until_accepted(
+        self, write: Callable[[list[Any]], Awaitable[None]], items: list[Any]
+    ) -> None:
         if not items:
             return
-        attempt = 0
+        backoff = Backoff(0.1, MAX_BACKOFF)
         while True:
             try:
                 await write(items)
                 return
             except Unavailable as exc:
-                delay = backoff(attempt)
-                attempt += 1
+                delay = backoff.next()
                 metrics.RETRIES.inc()
                 await self._update_lag()  # the backlog keeps growing while the store is down
-                log.warning("store write failed (%s); retry %d in %.2fs", exc, attempt, delay)
+                log.warning(
+                    "store write failed (%s); retry %d in %.2fs", exc, backoff.attempts, delay
+                )
                 await asyncio.sleep(delay)
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
@@ -192,7 +191,7 @@ class PersistenceWorker:
             ("reason", reason.encode()[:1000]),
             ("source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
         ]
-        attempt = 0
+        backoff = Backoff(0.1, MAX_BACKOFF)
         while True:
             try:
                 await self._dlq.send_and_wait(
@@ -200,8 +199,7 @@ class PersistenceWorker:
                 )
                 return
             except KafkaError as exc:
-                delay = backoff(attempt)
-                attempt += 1
+                delay = backoff.next()
                 log.warning("dead-letter send failed (%s); retry in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
 

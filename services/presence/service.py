@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -27,11 +26,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from services.common.clock import now_ms
 from services.common.errors import Unavailable
 from services.common.model import iso_ms
 from services.common.settings import Settings
 from services.presence import metrics
-from services.storage.presence import PresenceStore, UserPresence
+from services.storage.presence import PresenceLookup, PresenceStore, UserPresence
 
 log = logging.getLogger("parley.presence")
 
@@ -44,10 +44,6 @@ if holder == false or holder == ARGV[1] then
 end
 return 0
 """
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Reaper:
@@ -69,7 +65,7 @@ class Reaper:
             return True
         ttl_ms = int(self._settings.presence_ttl_seconds * 1000)
         got = await self._lease(keys=[self._lease_key], args=[self._settings.pod_id, ttl_ms])
-        return got == 1
+        return bool(got == 1)
 
     async def sweep(self) -> int:
         """One pass: reap dead pods, end expired grace periods; returns users gone offline."""
@@ -123,7 +119,7 @@ def presence_json(p: UserPresence) -> dict[str, object]:
     }
 
 
-def api_routes(store: PresenceStore) -> list[Route]:
+def api_routes(store: PresenceLookup) -> list[Route]:
     async def one(request: Request) -> JSONResponse:
         try:
             return JSONResponse(presence_json(await store.user(request.path_params["user_id"])))

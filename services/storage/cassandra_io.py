@@ -72,11 +72,11 @@ async def connect(settings: Settings, keyspace: str | None = None) -> tuple[Clus
     return cluster, session
 
 
-_SHARED: dict[tuple, list] = {}  # (hosts, port) -> [cluster, session, users]
+_SHARED: dict[tuple[Any, ...], list[Any]] = {}  # (hosts, port) -> [cluster, session, users]
 _SHARED_LOCK = asyncio.Lock()
 
 
-async def acquire(settings: Settings) -> tuple[tuple, Session]:
+async def acquire(settings: Settings) -> tuple[tuple[Any, ...], Session]:
     """A session shared by every adapter of this process that talks to the same cluster (a
     session is thread-safe and pools its own connections); release it with ``release``."""
     key = (tuple(settings.cassandra_host_list), settings.cassandra_port)
@@ -89,7 +89,7 @@ async def acquire(settings: Settings) -> tuple[tuple, Session]:
         return key, entry[1]
 
 
-async def release(key: tuple) -> None:
+async def release(key: tuple[Any, ...]) -> None:
     async with _SHARED_LOCK:
         entry = _SHARED.get(key)
         if entry is None:
@@ -100,10 +100,10 @@ async def release(key: tuple) -> None:
             await asyncio.to_thread(entry[0].shutdown)
 
 
-def execute(session: Session, query: str | Statement, params: Any = None) -> asyncio.Future:
+def execute(session: Session, query: str | Statement, params: Any = None) -> asyncio.Future[Any]:
     """Run a statement; the returned future resolves to the rows of the first page."""
     loop = asyncio.get_running_loop()
-    result: asyncio.Future = loop.create_future()
+    result: asyncio.Future[Any] = loop.create_future()
     response: ResponseFuture = session.execute_async(query, params)
 
     def done(rows: Any) -> None:
@@ -132,7 +132,7 @@ class CassandraAdapter:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._shared: tuple | None = None
+        self._shared: tuple[Any, ...] | None = None
         self._session: Session | None = None
 
     async def _prepare(self, session: Session, keyspace: str) -> None:
@@ -148,7 +148,7 @@ class CassandraAdapter:
             shared, self._shared, self._session = self._shared, None, None
             await release(shared)
 
-    async def _q(self, stmt: Any, params: Any = None) -> list:
+    async def _q(self, stmt: Any, params: Any = None) -> list[Any]:
         if self._session is None:
             raise Unavailable(f"cassandra: {type(self).__name__} not connected")
         try:

@@ -11,6 +11,7 @@ them for the single-node mode and tests.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,7 +37,7 @@ class ClaimStore(Protocol):
 
 
 class MemoryClaims:
-    def __init__(self, clock=time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._items: dict[str, tuple[str, float]] = {}
         self._clock = clock
 

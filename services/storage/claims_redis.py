@@ -37,6 +37,7 @@ class RedisClaims:
 
     async def get(self, key: str) -> str | None:
         try:
-            return await self._redis.get(self._prefix + key)
+            found = await self._redis.get(self._prefix + key)
+            return None if found is None else str(found)
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc

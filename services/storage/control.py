@@ -30,7 +30,7 @@ class Command:
     revoke: bool = False  # kick: also revoke the tokens the user's sockets hold
 
     def encode(self) -> str:
-        body = {"op": self.op, "userId": self.user_id, "origin": self.origin}
+        body: dict[str, object] = {"op": self.op, "userId": self.user_id, "origin": self.origin}
         if self.revoke:
             body["revoke"] = True
         return json.dumps(body)

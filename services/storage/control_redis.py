@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
 from services.common.redis_io import redis_client
+from services.common.retry import Backoff
 from services.storage import metrics
 from services.storage.control import Command, CommandHandler, dispatch
 
@@ -34,7 +35,7 @@ class RedisControlBus:
         self.channel = f"{prefix}control"
         self._retry_max = retry_max_s
         self._redis: aioredis.Redis | None = None
-        self._listener: asyncio.Task | None = None
+        self._listener: asyncio.Task[None] | None = None
 
     async def start(self, on_command: CommandHandler) -> None:
         self._redis = redis_client(self._url, socket_timeout=None, options=self._redis_options)
@@ -47,16 +48,17 @@ class RedisControlBus:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(subscribed), 5)
 
-    async def _listen(self, on_command: CommandHandler, subscribed: asyncio.Future) -> None:
+    async def _listen(self, on_command: CommandHandler, subscribed: asyncio.Future[Any]) -> None:
         assert self._redis is not None
-        delay = 0.2
+        backoff = Backoff(0.2, self._retry_max)
         while True:
+            delay = 0.0
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 if not subscribed.done():
                     subscribed.set_result(None)
-                delay = 0.2
+                backoff.reset()
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is None or message.get("type") != "message":
@@ -69,12 +71,12 @@ class RedisControlBus:
                         continue
                     await dispatch(on_command, command)
             except (RedisError, OSError) as exc:
+                delay = backoff.next()
                 log.warning("control bus subscription lost (%s); retrying in %.1fs", exc, delay)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(delay)
-            delay = min(delay * 2, self._retry_max)
 
     async def publish(self, command: Command) -> int:
         if self._redis is None:

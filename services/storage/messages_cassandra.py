@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from cassandra.cluster import Session
 
@@ -32,7 +33,7 @@ def bucket_of(message_id: str) -> int:
     return timestamp_ms(message_id) // BUCKET_MS
 
 
-def _to_message(row: tuple) -> Message:
+def _to_message(row: tuple[Any, ...]) -> Message:
     created: dt.datetime = row[5]
     created_ms = int(created.replace(tzinfo=dt.UTC).timestamp() * 1000) if created else 0
     return Message(
@@ -93,7 +94,7 @@ class CassandraMessageStore(CassandraAdapter):
         """Store a batch; raises ``Unavailable`` unless every row was accepted."""
         gate = asyncio.Semaphore(WRITE_CONCURRENCY)
 
-        async def one(stmt, params, table: str = "messages") -> None:
+        async def one(stmt: Any, params: Sequence[Any], table: str = "messages") -> None:
             async with gate:
                 await self._write(table, stmt, params)
 
@@ -137,7 +138,7 @@ class CassandraMessageStore(CassandraAdapter):
         if errors:
             raise errors[0]
 
-    async def _write(self, table: str, stmt, params) -> None:
+    async def _write(self, table: str, stmt: Any, params: Sequence[Any]) -> None:
         """One row write, counted, timed and its failure classified by table."""
         started = time.perf_counter()
         try:

@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError
 from services.common.errors import Unavailable
 from services.common.kafka_io import kafka_options
 from services.common.model import Record
+from services.common.retry import Backoff
 from services.common.settings import Settings
 from services.storage import metrics
 
@@ -34,7 +35,7 @@ class KafkaMessageLog:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
-        self._starter: asyncio.Task | None = None
+        self._starter: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
     def _new_producer(self) -> AIOKafkaProducer:
@@ -54,16 +55,16 @@ class KafkaMessageLog:
             await asyncio.wait_for(asyncio.shield(self._ready.wait()), timeout=10)
 
     async def _connect_forever(self) -> None:
-        delay = 0.5
+        backoff = Backoff(0.5, 10.0)
         while True:
             producer = self._new_producer()
             try:
                 await producer.start()
             except KafkaError as exc:
+                delay = backoff.next()
                 log.warning("kafka producer cannot connect (%s); retrying in %.1fs", exc, delay)
                 await producer.stop()
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
                 continue
             self._producer = producer
             self._ready.set()

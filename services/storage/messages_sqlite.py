@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from services.common.model import Message, Receipt, Record
 from services.storage.sqlite_io import SqliteThread
@@ -38,7 +39,7 @@ CREATE TABLE IF NOT EXISTS read_receipts (
 _COLUMNS = "id, room_id, user_id, username, body, created_ms, reply_to, client_msg_id, attachment"
 
 
-def _row(r: tuple) -> Message:
+def _row(r: tuple[Any, ...]) -> Message:
     return Message(
         id=r[0],
         room_id=r[1],
@@ -110,10 +111,10 @@ class SqliteMessageStore:
         else:
             await self.write([record])
 
-    async def _select(self, sql: str, params: tuple) -> list[Message]:
+    async def _select(self, sql: str, params: tuple[Any, ...]) -> list[Message]:
         """Run a message query and attach each message's readers (one more query)."""
 
-        def query(db: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
+        def query(db: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
             rows = db.execute(sql, params).fetchall()
             if not rows:
                 return rows, []

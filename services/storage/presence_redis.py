@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -43,13 +43,37 @@ from services.storage.presence import OnlineUser, Session, UserPresence
 
 SCOPES = ("all", "rooms")
 HOST_ID = "parley-presence"  # the pub/sub sender id: no gateway skips it as its own
+ANNOUNCE_NAMESPACE = "/chat"  # presence:online / presence:offline go to /chat sockets
+
+
+def announcement(
+    event: str, user_id: str, username: str, room: str | None = None, skip_sid: str | None = None
+) -> dict[str, Any]:
+    """The pub/sub envelope of one announcement: python-socketio's ``AsyncPubSubManager``
+    ``emit`` message (method ``emit``, the arguments as a list in ``data``), which every
+    gateway's fan-out listener delivers. The Lua ``announce`` below builds exactly this (the
+    keys and constants come from here); ``tests/integration/test_presence_envelope.py``
+    checks both against the installed python-socketio."""
+    msg: dict[str, Any] = {
+        "method": "emit",
+        "event": event,
+        "namespace": ANNOUNCE_NAMESPACE,
+        "host_id": HOST_ID,
+        "data": [{"userId": user_id, "username": username}],
+    }
+    if skip_sid:
+        msg["skip_sid"] = skip_sid
+    if room:
+        msg["room"] = room
+    return msg
+
 
 # Shared Lua helpers. p = key prefix ("...{presence}:"), ch = the Socket.IO channel.
 # __SCOPE__ is "all" (announce to every client) or "rooms" (announce to the rooms a user shares).
 LIB = """
 local SCOPE = '__SCOPE__'
 local function announce(ch, event, user, name, skip, room)
-  local msg = {method='emit', event=event, namespace='/chat', host_id='__HOST_ID__',
+  local msg = {method='emit', event=event, namespace='__NAMESPACE__', host_id='__HOST_ID__',
                data={{userId=user, username=name}}}
   if skip and skip ~= '' then msg['skip_sid'] = skip end
   if room then msg['room'] = room end
@@ -104,7 +128,7 @@ local function drop_session(p, ch, user, sid, now, grace)
   offline(p, ch, user, now)
   return 1
 end
-""".replace("__HOST_ID__", HOST_ID)
+""".replace("__HOST_ID__", HOST_ID).replace("__NAMESPACE__", ANNOUNCE_NAMESPACE)
 
 # ARGV: p, ch, user, sid, room, username, quiet. In rooms scope, the user's first session in
 # the room announces them online to it.
@@ -302,7 +326,7 @@ class RedisPresenceStore:
     def _key(self, name: str) -> str:
         return self._p + name
 
-    async def _run(self, script: str, *args: object):
+    async def _run(self, script: str, *args: str | int | float) -> Any:
         if self._redis is None:
             raise Unavailable("redis: presence store not started")
         try:
@@ -329,7 +353,7 @@ class RedisPresenceStore:
             now_ms,
             "1" if quiet else "0",
         )
-        return first == 1
+        return bool(first == 1)
 
     async def disconnect(self, session: Session, now_ms: int) -> bool:
         result = await self._run(
@@ -341,7 +365,7 @@ class RedisPresenceStore:
             now_ms,
             self._grace_ms,
         )
-        return result == 1
+        return bool(result == 1)
 
     async def sweep_pending(self, now_ms: int) -> list[OnlineUser]:
         return _pairs(await self._run("sweep", self._channel, now_ms))
@@ -358,7 +382,7 @@ class RedisPresenceStore:
             online = await self.redis.hgetall(self._key("online"))
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
-        return [OnlineUser(uid, name) for uid, name in online.items()]
+        return [OnlineUser(str(uid), str(name)) for uid, name in online.items()]
 
     async def counts(self) -> tuple[int, int]:
         """``(online users, live sessions)`` — cheap, for metrics."""
@@ -388,18 +412,18 @@ class RedisPresenceStore:
     async def pods(self) -> dict[str, int]:
         """Every registered pod and its last heartbeat (ms)."""
         try:
-            return {
-                pod: int(score)
-                for pod, score in await self.redis.zrange(self._key("pods"), 0, -1, withscores=True)
-            }
+            pods = cast(
+                list[tuple[str, float]],
+                await self.redis.zrange(self._key("pods"), 0, -1, withscores=True),
+            )
+            return {str(pod): int(score) for pod, score in pods}
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
 
     async def dead_pods(self, now_ms: int, ttl_ms: int) -> list[str]:
         try:
-            return list(
-                await self.redis.zrangebyscore(self._key("pods"), "-inf", f"({now_ms - ttl_ms}")
-            )
+            dead = await self.redis.zrangebyscore(self._key("pods"), "-inf", f"({now_ms - ttl_ms}")
+            return [str(pod) for pod in dead]
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
 

@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
-from services.storage.ratelimit import Limit
+from services.common.limits import Limit
 
 # KEYS[1] the log; ARGV: now_ms, window_ms, count, unique member
 HIT = """
@@ -45,7 +45,7 @@ class RedisRateLimiter:
             )
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
-        return allowed == 1
+        return bool(allowed == 1)
 
     async def full(self, key: str, limit: Limit, now_ms: int) -> bool:
         try:
@@ -54,7 +54,7 @@ class RedisRateLimiter:
             )
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
-        return found == 1
+        return bool(found == 1)
 
     async def reset(self, key: str) -> None:
         try:

@@ -117,6 +117,21 @@ class NoRecentLog:
     async def add_reader(self, receipt: Receipt) -> None:
         return None
 
+    async def newest(self, room_id: str, limit: int) -> list[Message]:
+        return []
+
+    async def contains(self, room_id: str, message_id: str) -> bool:
+        return False
+
+    async def after(self, room_id: str, since_id: str, limit: int) -> list[Message]:
+        return []
+
+    async def before(self, room_id: str, before_id: str | None, limit: int) -> list[Message]:
+        return []
+
+    async def readers(self, room_id: str, message_ids: Sequence[str]) -> dict[str, list[str]]:
+        return {}
+
 
 class MemoryRecentLog:
     """The recent log in one process (unit tests of the accept pipeline): same contract as

@@ -4,6 +4,7 @@ set of readers per recently read message, all expiring after ``RECENT_TTL_S``.""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -61,7 +62,7 @@ class RedisRecentLog:
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
 
-    async def _range(self, *args, rev: bool) -> list[Message]:
+    async def _range(self, *args: Any, rev: bool) -> list[Message]:
         try:
             if rev:
                 members = await self._redis.zrevrangebylex(*args)
@@ -69,7 +70,7 @@ class RedisRecentLog:
                 members = await self._redis.zrangebylex(*args)
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
-        found = _decode(members)
+        found = _decode([str(m) for m in members])
         return found[::-1] if rev else found
 
     async def newest(self, room_id: str, limit: int) -> list[Message]:

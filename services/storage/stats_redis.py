@@ -31,7 +31,8 @@ class RedisStatsBoard:
         try:
             pods = await self._redis.zrangebyscore(self._p + "pods", f"({now_ms}", "+inf")
             await self._redis.zremrangebyscore(self._p + "pods", "-inf", now_ms)
-            raws = await self._redis.mget([self._p + "r:" + p for p in pods]) if pods else []
+            keys = [f"{self._p}r:{p!s}" for p in pods]
+            raws = await self._redis.mget(keys) if keys else []
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
         reports = []
@@ -39,7 +40,7 @@ class RedisStatsBoard:
             if raw is None:  # expired between the two reads
                 continue
             try:
-                reports.append(PodReport.decode(raw))
+                reports.append(PodReport.decode(str(raw)))
             except ValueError:
                 continue  # a foreign or corrupt key never breaks admin:stats
         return reports

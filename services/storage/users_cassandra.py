@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from typing import Any
 
 from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
@@ -29,7 +30,7 @@ log = logging.getLogger("parley.users")
 _COLUMNS = "user_id, username, password_hash, created_at"
 
 
-def _user(rows: list) -> User | None:
+def _user(rows: list[Any]) -> User | None:
     if not rows:
         return None
     r = rows[0]
@@ -41,7 +42,12 @@ def _user(rows: list) -> User | None:
 class CassandraUserStore(CassandraAdapter):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._claim = self._release = self._insert = self._by_name = self._by_id = None
+        # prepared statements (cassandra-driver ships no types)
+        self._claim: Any = None
+        self._release: Any = None
+        self._insert: Any = None
+        self._by_name: Any = None
+        self._by_id: Any = None
 
     async def _prepare(self, session: Session, ks: str) -> None:
         prepare = session.prepare

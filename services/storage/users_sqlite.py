@@ -8,6 +8,7 @@ makes ``create`` atomic; writes commit before returning (WAL, ``synchronous=NORM
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from services.storage.sqlite_io import SqliteThread
 from services.storage.users import User, UsernameTaken, username_key
@@ -24,7 +25,7 @@ CREATE TABLE IF NOT EXISTS users (
 _COLUMNS = "user_id, username, password_hash, created_ms"
 
 
-def _user(row: tuple | None) -> User | None:
+def _user(row: tuple[Any, ...] | None) -> User | None:
     if row is None:
         return None
     return User(user_id=row[0], username=row[1], password_hash=row[2], created_ms=row[3])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import httpx
 import jwt
@@ -29,11 +28,8 @@ def unique(prefix: str = "user") -> str:
 
 def make_api(env=None, users=None, limiter=None):
     settings = Settings.from_env({**FAST, **(env or {})})
-    parts = SimpleNamespace(
-        users=users or MemoryUserStore(), limiter=limiter or MemoryRateLimiter()
-    )
-    gateway = SimpleNamespace(settings=settings, parts=parts)
-    return settings, Starlette(routes=auth_routes(gateway))
+    routes = auth_routes(settings, users or MemoryUserStore(), limiter or MemoryRateLimiter())
+    return settings, Starlette(routes=routes)
 
 
 def client(app, ip: str = "10.0.0.1") -> httpx.AsyncClient:
