@@ -103,7 +103,9 @@ class Smoke:
 
 def token_from_env(env: dict[str, str]) -> str:
     algorithm = env.get("PARLEY_JWT_ALGORITHM", "HS256")
-    key = env.get("PARLEY_JWT_PRIVATE_KEY") if algorithm == "RS256" else env.get("PARLEY_JWT_SECRET")
+    key = (
+        env.get("PARLEY_JWT_PRIVATE_KEY") if algorithm == "RS256" else env.get("PARLEY_JWT_SECRET")
+    )
     if not key:
         fail(f"no signing key in the environment for {algorithm} (the release's Secret)")
     now = int(time.time())
