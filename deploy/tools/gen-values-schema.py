@@ -1,6 +1,6 @@
 """Write deploy/helm/parley/values.schema.json (the chart's values schema, kept as code here).
 
-    python deploy/tools/gen-values-schema.py        # then commit the JSON
+    python deploy/tools/gen-values-schema.py [--check]     # then commit the JSON
 
 Every object refuses unknown keys; integers carry their bounds. Cross-field rules the schema
 cannot express (HPA min <= max, workers <= partitions, the JWT secret) are `fail`s in
@@ -8,6 +8,7 @@ templates/_helpers.tpl ("parley.validate").
 """
 
 import json
+import sys
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "helm" / "parley" / "values.schema.json"
@@ -313,4 +314,13 @@ schema = {
 # replicas must be >= 0 for every workload; presence >= 2 (leader lease failover)
 schema["properties"]["persistence"]["properties"]["replicas"] = integer(1)
 schema["properties"]["gateway"]["properties"]["replicas"] = integer(1)
-OUT.write_text(json.dumps(schema, indent=2) + "\n")
+TEXT = json.dumps(schema, indent=2) + "\n"
+
+if __name__ == "__main__":
+    if "--check" in sys.argv:
+        if not OUT.exists() or OUT.read_text() != TEXT:
+            sys.exit(
+                "values.schema.json is out of date: run python deploy/tools/gen-values-schema.py"
+            )
+    else:
+        OUT.write_text(TEXT)

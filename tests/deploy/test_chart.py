@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from tests.deploy.conftest import (
     CHART,
     CI_SETS,
     KUBE_VERSIONS,
+    REPO,
     ci_values,
     docs,
     ok,
@@ -410,3 +412,13 @@ def test_notes_tell_how_to_reach_the_gateway_and_get_a_token(helm, tmp_path):
     )
     assert "port-forward svc/t-parley-gateway" in out
     assert "PARLEY_JWT_SECRET" in out and "helm test t" in out
+
+
+def test_chart_readme_is_generated_from_values():
+    proc = run([sys.executable, str(REPO / "deploy/tools/chart-readme.py"), "--check"])
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_values_schema_is_generated_from_its_source():
+    proc = run([sys.executable, str(REPO / "deploy/tools/gen-values-schema.py"), "--check"])
+    assert proc.returncode == 0, proc.stderr
