@@ -149,7 +149,6 @@ class ControlPlane:
                 self.tools["kube-apiserver"],
                 f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
                 "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
                 f"--secure-port={self.ports['api']}",
                 f"--cert-dir={w / 'certs'}",
                 f"--token-auth-file={w / 'tokens.csv'}",
