@@ -7,11 +7,12 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# --- 1. wheels: every runtime dependency built once, with the compilers only this stage has ---
+# --- 1. wheels: every runtime dependency as a wheel (manylinux wheels as published, sdists
+#        compiled here: the compilers exist only in this stage) ---
 FROM ${PYTHON_IMAGE} AS wheels
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential libev-dev \
+ && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 COPY requirements.txt .
