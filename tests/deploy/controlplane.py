@@ -65,16 +65,15 @@ class ControlPlane:
             self._start_controllers()
 
     def stop(self) -> None:
+        """Controllers first, etcd last; each gets a few seconds to exit on SIGTERM."""
         for _, proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.terminate()
-        deadline = time.monotonic() + 15
-        for _, proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         self.procs.clear()
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:

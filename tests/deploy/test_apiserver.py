@@ -194,12 +194,28 @@ def test_hook_job_and_test_pod_are_admitted(api):
         [api.tools["helm"], "template", RELEASE, str(CHART), "-n", ns]
         + ["-f", str(ci_values("minimal"))]
         + ["--show-only", "templates/migrate-job.yaml", "--show-only", "templates/tests/smoke.yaml"]
+        # the test Pod runs as the release's ServiceAccount, which exists when `helm test` runs
+        + ["--show-only", "templates/serviceaccount.yaml"]
     )
     objs = docs(out)
     assert {o["kind"] for o in objs} == {"ServiceAccount", "ConfigMap", "Secret", "Job", "Pod"}
-    manifest = Path(api.workdir) / "hooks.yaml"
-    manifest.write_text(yaml.safe_dump_all(objs))
-    kubectl(api, "apply", "--server-side", "-n", ns, "-f", str(manifest))
+    # Pods last, as helm does: admission looks their ServiceAccount up in its cache.
+    for step, part in enumerate(
+        ([o for o in objs if o["kind"] != "Pod"], [o for o in objs if o["kind"] == "Pod"])
+    ):
+        manifest = Path(api.workdir) / f"hooks-{step}.yaml"
+        manifest.write_text(yaml.safe_dump_all(part))
+        eventually(
+            "hook objects applied",
+            lambda m=manifest: (
+                run(
+                    [api.tools["kubectl"], "apply", "--server-side", "-n", ns, "-f", str(m)],
+                    env=api.env(),
+                ).returncode
+                == 0
+            ),
+            timeout=20,
+        )
 
     def job_pod() -> dict | None:
         pods = get(api, "pods", "-n", ns, "-l", "job-name=rel-parley-migrate")["items"]
@@ -211,6 +227,30 @@ def test_hook_job_and_test_pod_are_admitted(api):
     assert pod["spec"]["serviceAccountName"] == "rel-parley-migrate"
     smoke = get(api, "pod", "rel-parley-smoke", "-n", ns)
     assert smoke["spec"]["containers"][0]["command"] == ["python", "/smoke/smoke.py"]
+    kubectl(api, "delete", "namespace", ns, "--wait=false")
+
+
+def test_httproute_alternative_is_accepted(api):
+    """httpRoute.enabled (not in a ci set): the HTTPRoute applies under strict field
+    validation against the test CRD, with and without cookie session persistence."""
+    ns = namespace(api, "ci-httproute")
+    for persistence in ("false", "true"):
+        out = ok(
+            [api.tools["helm"], "template", RELEASE, str(CHART), "-n", ns]
+            + ["-f", str(ci_values("minimal")), "--show-only", "templates/httproute.yaml"]
+            + ["--set", "httpRoute.enabled=true,httpRoute.parentRefs[0].name=public"]
+            + [
+                "--set",
+                f"httpRoute.hostnames[0]=chat.example.com,httpRoute.sessionPersistence={persistence}",
+            ]
+        )
+        manifest = Path(api.workdir) / "httproute.yaml"
+        manifest.write_text(out)
+        kubectl(api, "apply", "--server-side", "--field-manager=t", "-n", ns, "-f", str(manifest))
+        route = get(api, "httproute", "rel-parley-gateway", "-n", ns)
+        paths = [m["path"]["value"] for m in route["spec"]["rules"][0]["matches"]]
+        assert paths == ["/socket.io", "/auth", "/files"]
+        assert ("sessionPersistence" in route["spec"]["rules"][0]) == (persistence == "true")
     kubectl(api, "delete", "namespace", ns, "--wait=false")
 
 
