@@ -312,10 +312,15 @@ def test_networkpolicy_limits_ingress_and_egress(renders):
     assert sorted(ingress_ports) == ["http", "http", "metrics"]
     egress_ports = sorted(p["port"] for rule in gw["egress"] for p in rule["ports"])
     assert egress_ports == [53, 53, 6380, 9042, 9093]
-    for name in ("t-parley-persistence", "t-parley-presence"):
-        assert "http" not in [
-            p["port"] for r in pols[name]["spec"]["ingress"][:1] for p in r["ports"]
-        ], "only the gateway takes traffic from the ingress controller"
+    peers = [rule["from"][0] for rule in gw["ingress"]]
+    assert peers[0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "ingress-nginx"
+    }
+    assert peers[2]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "test"
+    worker = pols["t-parley-persistence"]["spec"]["ingress"]
+    assert [p["port"] for r in worker for p in r["ports"]] == ["metrics"], "scraper only"
+    jobs = pols["t-parley-jobs"]["spec"]
+    assert jobs["ingress"] == [] and jobs["policyTypes"] == ["Ingress", "Egress"]
 
 
 def test_pdbs_and_spread(renders):
