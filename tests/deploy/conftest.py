@@ -110,7 +110,7 @@ def k8s_tools() -> dict[str, str]:
     return _build("helm", "etcd", "kube", "kube-extra")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped when tests/deploy ends, not with the whole run
 def cluster(k8s_tools, tmp_path_factory) -> Iterator[ControlPlane]:
     t0 = time.monotonic()
     cp = ControlPlane(tools=k8s_tools, workdir=tmp_path_factory.mktemp("controlplane"))

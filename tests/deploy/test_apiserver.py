@@ -388,6 +388,7 @@ def test_gateway_pods_spread_across_zones(api, tmp_path):
     per_zone = Counter()
     for node, n in per_node.items():
         per_zone[zone_of[node]] += n
+    print(f"\n[deploy] gateway pods per zone {dict(per_zone)}, per node {dict(per_node)}")
     assert per_zone == {z: 2 for z in ZONES}, per_zone
     assert set(per_node.values()) == {1}, per_node
     # Cleanup: bound pods wait for a kubelet to confirm their end, so force them.
