@@ -210,7 +210,7 @@ schema = {
                         "seconds": integer(0),
                         "disconnectSeconds": integer(0),
                         "preStopSeconds": integer(0),
-                        "shutdownMarginSeconds": integer(0),
+                        "shutdownMarginSeconds": integer(10),
                     }
                 ),
                 "service": obj(

@@ -155,6 +155,10 @@ def test_checkov_no_unexplained_findings(renders, venvs, tmp_path):
             "config.PARLEY_JWT_SECRET: a secret never goes into a ConfigMap",
         ),
         ({"metrics": {"port": 8000}}, "metrics.port must differ from gateway.port"),
+        (
+            {"gateway": {"drain": {"shutdownMarginSeconds": 3}}},
+            "at '/gateway/drain/shutdownMarginSeconds': minimum: got 3, want 10",
+        ),
     ],
 )
 def test_wrong_values_are_refused_readably(helm, tmp_path, values, expected):
@@ -203,12 +207,12 @@ def test_gateway_drain_is_sized_from_the_drain_settings(helm):
             helm,
             "--set",
             f"auth.jwtSecret={SECRET},gateway.drain.seconds=20,gateway.drain.disconnectSeconds=7,"
-            "gateway.drain.preStopSeconds=4,gateway.drain.shutdownMarginSeconds=9",
+            "gateway.drain.preStopSeconds=4,gateway.drain.shutdownMarginSeconds=11",
         )
     )
     gw = find(objs, "Deployment", "-gateway")
     spec = gw["spec"]["template"]["spec"]
-    assert spec["terminationGracePeriodSeconds"] == 4 + 20 + 7 + 9
+    assert spec["terminationGracePeriodSeconds"] == 4 + 20 + 7 + 11
     assert container(gw)["lifecycle"]["preStop"] == {"sleep": {"seconds": 4}}
     cm = find(objs, "ConfigMap", "t-parley")
     assert cm["data"]["PARLEY_DRAIN_SECONDS"] == "20"
