@@ -230,6 +230,32 @@ def test_hook_job_and_test_pod_are_admitted(api):
     kubectl(api, "delete", "namespace", ns, "--wait=false")
 
 
+def test_install_with_hooks_runs_the_migrate_job_first(api):
+    """A real `helm install` with hooks: helm creates the hook's ServiceAccount, ConfigMap and
+    Secret (weight -5), then the Job, whose Pod the Job controller can create only because
+    the ServiceAccount exists; the release's own objects wait for the hook. No kubelet runs the
+    Pod, so helm gives up at its timeout and the release is failed with nothing else installed."""
+    ns = namespace(api, "ci-hooked")
+    proc = run(
+        [api.tools["helm"], "install", RELEASE, str(CHART), "-n", ns]
+        + ["-f", str(ci_values("minimal")), "--timeout", "10s"],
+        env=api.env(),
+    )
+    assert proc.returncode != 0
+    assert "pre-install" in proc.stderr and "rel-parley-migrate" in proc.stderr, proc.stderr
+    pods = get(api, "pods", "-n", ns, "-l", "job-name=rel-parley-migrate")["items"]
+    assert len(pods) == 1, "the Job controller created the migrate Pod"
+    assert pods[0]["spec"]["serviceAccountName"] == "rel-parley-migrate"
+    # helm removed the hook's own objects once its phase ended (hook-succeeded): nothing of the
+    # hook is left but the Job, which it never saw complete.
+    for kind in ("serviceaccount", "configmap", "secret"):
+        assert not kubectl(api, "get", kind, "rel-parley-migrate", "-n", ns, "--ignore-not-found")
+    assert not get(api, "deployments", "-n", ns)["items"], "workloads wait for the hook"
+    status = json.loads(helm(api, "status", RELEASE, "-n", ns, "-o", "json"))
+    assert status["info"]["status"] == "failed"
+    kubectl(api, "delete", "namespace", ns, "--wait=false")
+
+
 def test_httproute_alternative_is_accepted(api):
     """httpRoute.enabled (not in a ci set): the HTTPRoute applies under strict field
     validation against the test CRD, with and without cookie session persistence."""
