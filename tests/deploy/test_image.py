@@ -101,6 +101,8 @@ def single_gateway(tmp_path):
         "PARLEY_PORT": str(port),
         "PARLEY_SQLITE_PATH": str(tmp_path / "parley.db"),
         "PARLEY_JWT_SECRET": secret,
+        "PARLEY_DRAIN_SECONDS": "0",  # stop at once: nothing to drain in this test
+        "PARLEY_DRAIN_DISCONNECT_SECONDS": "0",
     }
     log = open(tmp_path / "gateway.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
