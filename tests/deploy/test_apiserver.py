@@ -325,7 +325,10 @@ def test_loadtest_manifests_apply_server_side(api):
         for ns in {o.get("metadata", {}).get("namespace") for o in objs} - {None}:
             if not kubectl(api, "get", "namespace", ns, "--ignore-not-found", "-o", "name"):
                 kubectl(api, "create", "namespace", ns)
-        kubectl(api, "apply", "--server-side", "--dry-run=server", "-f", str(path))
+        named = all(o.get("metadata", {}).get("name") for o in objs if "kind" in o)
+        # `apply` needs names; objects with only generateName (e.g. load Jobs) are created.
+        verb = ["apply", "--server-side"] if named else ["create"]
+        kubectl(api, *verb, "--dry-run=server", "-f", str(path))
     for d in {p.parent for p in files if p.name == "kustomization.yaml"}:
         kubectl(api, "apply", "--server-side", "--dry-run=server", "-k", str(d))
 
