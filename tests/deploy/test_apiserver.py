@@ -119,6 +119,24 @@ def test_controllers_create_pods_that_pass_restricted_admission(api, installed, 
         return bool(want) and all(owners[c] >= n for c, n in want.items()) and owners
 
     eventually(f"{ci}: pods created by the controllers", pods_created, timeout=90)
+
+    def one_replicaset_each() -> list | None:
+        """Each Deployment owns one ReplicaSet with its replicas (the HPA may still be
+        scaling the production gateway, hence eventually)."""
+        wrong = []
+        for d in get(api, "deployments", "-n", ns)["items"]:
+            component = d["metadata"]["labels"]["app.kubernetes.io/component"]
+            sel = f"app.kubernetes.io/component={component}"
+            rs = get(api, "replicasets", "-n", ns, "-l", sel)["items"]
+            owners = [r["metadata"]["ownerReferences"][0]["name"] for r in rs]
+            if (
+                owners != [d["metadata"]["name"]]
+                or rs[0]["spec"]["replicas"] != d["spec"]["replicas"]
+            ):
+                wrong.append((component, owners))
+        return None if wrong else ["ok"]
+
+    eventually(f"{ci}: one ReplicaSet per Deployment", one_replicaset_each, timeout=60)
     events = kubectl(api, "get", "events", "-n", ns, "--field-selector", "reason=FailedCreate")
     assert "violates PodSecurity" not in events, events
     pod = next(
