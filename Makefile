@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
 .PHONY: help run token test test-unit deps infra-up up down restart status lint migrate bench dashboards
+.PHONY: tools helm-lint k8s-render chart-readme test-deploy
 
 help:
 	@echo "make run            single-node Parley on http://127.0.0.1:8000 (nothing to install)"
@@ -16,6 +17,10 @@ help:
 	@echo "make lint           ruff + mypy (strict on services/)"
 	@echo "make bench          gateway vs the reference server, persistence pipeline (~5 min)"
 	@echo "make dashboards     regenerate the Grafana dashboards and the chart's copies"
+	@echo "make tools          build helm, etcd, kube-apiserver/kubectl/... into ~/.cache/parley (once)"
+	@echo "make helm-lint      helm lint --strict the chart with every ci/ value set"
+	@echo "make k8s-render     re-render deploy/k8s from the chart (commit the result)"
+	@echo "make test-deploy    the deploy layer alone: chart, manifests, a real API server"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,9 +69,31 @@ bench: $(STAMP)
 	@bash bench/run.sh
 
 lint: deps
-	@$(VENV)/bin/ruff check services tests bench deploy/grafana
-	@$(VENV)/bin/ruff format --check services tests bench deploy/grafana
+	@$(VENV)/bin/ruff check services tests bench deploy
+	@$(VENV)/bin/ruff format --check services tests bench deploy
 	@$(VENV)/bin/mypy
 
 dashboards: deps
 	@$(PY) deploy/grafana/generate.py
+
+# --- Kubernetes deployment (deploy/helm, deploy/k8s, deploy/tools) ---
+TOOLS_PRINT = $(shell bash deploy/tools/build.sh --print)
+HELM = $(patsubst HELM=%,%,$(filter HELM=%,$(TOOLS_PRINT)))
+
+tools:
+	@bash deploy/tools/build.sh all
+	@bash deploy/tools/venv.sh validate checkov
+
+helm-lint:
+	@bash deploy/tools/build.sh helm
+	@for f in deploy/helm/parley/ci/*-values.yaml; do $(HELM) lint --strict deploy/helm/parley -f $$f || exit 1; done
+
+k8s-render: $(STAMP)
+	@bash deploy/tools/build.sh helm
+	@HELM=$(HELM) $(PY) deploy/k8s/render.py
+
+chart-readme: $(STAMP)
+	@$(PY) deploy/tools/chart-readme.py
+
+test-deploy: $(STAMP)
+	@$(PY) -m pytest -q -p no:cacheprovider tests/deploy
