@@ -193,7 +193,7 @@ def is_text(value: object) -> TypeGuard[str]:
 def parse_room_id(value: object) -> str:
     if not is_text(value) or not value.strip() or len(value) > MAX_ROOM_ID_CHARS:
         raise ChatError(Code.INVALID_MESSAGE, "roomId must be a non-empty string")
-    if RESERVED_ROOM_CHAR in value:  # the server's derived rooms (<room>#live, ...) use it
+    if RESERVED_ROOM_CHAR in value:  # the server's derived rooms (<room>#batch) use it
         raise ChatError(Code.INVALID_MESSAGE, f"roomId must not contain {RESERVED_ROOM_CHAR!r}")
     return value
 

@@ -119,6 +119,7 @@ class Settings:
         "room:join=60/10,chat:history=30/10"
     )
     max_rooms_per_socket: int = 100  # room:join beyond it → too_many_rooms
+    slow_consumer_max_frames: int = 2000  # a socket with more frames queued is dropped
     client_msg_id_ttl_seconds: int = 600
 
     # --- encryption at rest (off unless keys are given) ---
@@ -326,6 +327,8 @@ class Settings:
             )
         if self.hash_max_pending < 1:
             raise SettingsError("PARLEY_HASH_MAX_PENDING: must be positive")
+        if self.slow_consumer_max_frames < 1:
+            raise SettingsError("PARLEY_SLOW_CONSUMER_MAX_FRAMES: must be positive")
         if self.max_rooms_per_socket < 1:
             raise SettingsError("PARLEY_MAX_ROOMS_PER_SOCKET: must be positive")
         if not 0 <= self.metrics_port <= 65535 or (

@@ -38,7 +38,7 @@ from services.storage.revocations import Revocations
 from services.storage.stats import PodReport, StatsBoard, aggregate, chat_rooms
 
 from . import admin_ui, metrics
-from .batching import batch_room, live_room
+from .batching import batch_room
 from .handlers import Handler, authenticate, guard
 from .notifications import NotificationsNamespace
 
@@ -175,7 +175,7 @@ class AdminNamespace:
                 connections[ns] = sum(1 for _ in manager.get_participants(ns, None))
         chat = manager.rooms.get(CHAT_NAMESPACE, {})
         sids = (sid for sid, _ in manager.get_participants(CHAT_NAMESPACE, None))
-        rooms = chat_rooms(list(chat), sids, derived=(live_room, batch_room))
+        rooms = chat_rooms(list(chat), sids, derived=(batch_room,))
         return PodReport(self.settings.pod_id, connections, rooms, now_ms())
 
     async def report(self) -> None:

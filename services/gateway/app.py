@@ -61,6 +61,7 @@ class Gateway:
             ping_interval=25,
             ping_timeout=20,
         )
+        self.parts.manager.max_queued_frames = settings.slow_consumer_max_frames
         self.notifications = NotificationsNamespace(self.sio, settings, self.parts)
         self.chat = ChatNamespace(self.sio, settings, self.parts, self.notifications)
         self.admin = AdminNamespace(

@@ -1,13 +1,14 @@
 """Opt-in batching of ``chat:message`` for busy rooms (clients that connect with
 ``auth: {batch: true}``).
 
-Sockets that opted in join ``<room>#batch``; the others join ``<room>#live``; everyone joins
-``<room>`` itself for every other event. A message for a quiet room goes out at once as a
-plain ``chat:message`` and opens a window; messages accepted during the window are held and
-sent when it closes as one ``chat:batch [message, ...]`` (or a plain ``chat:message`` if only
-one came), and the window stays open while messages keep arriving. So a quiet room adds no
-latency and a busy one sends one event per window instead of one per message. Each gateway
-batches the messages it accepted; emits cross pods through the Socket.IO manager as usual.
+Batching happens where the sockets are (receiver side): every pod receives a room's
+``chat:message`` once, delivers it to its ordinary sockets, and diverts it from the sockets
+that opted in (``emit.py``) to its batcher, which sends to the local room ``<room>#batch``
+(never published). A message for a quiet room goes out at once as a plain ``chat:message``
+and opens a window; messages arriving during the window are held and sent when it closes as
+one ``chat:batch [message, ...]`` (or a plain ``chat:message`` if only one came), and the
+window stays open while messages keep arriving. So a quiet room adds no latency, a busy one
+sends one event per window instead of one per message, and nobody opting in costs nothing.
 """
 
 from __future__ import annotations
@@ -19,10 +20,6 @@ from typing import Any
 
 log = logging.getLogger("parley.gateway.batching")
 Emit = Callable[[str, Any, str], Awaitable[None]]  # (event, data, room)
-
-
-def live_room(room_id: str) -> str:
-    return f"{room_id}#live"
 
 
 def batch_room(room_id: str) -> str:

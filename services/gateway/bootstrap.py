@@ -93,6 +93,10 @@ class Components:
                 seen.add(id(part))
                 with contextlib.suppress(Exception):
                     await part.close()
+        close_manager = getattr(self.manager, "close", None)
+        if close_manager is not None:  # the fan-out listener
+            with contextlib.suppress(Exception):
+                await close_manager()
         if self.redis is not None:
             await self.redis.aclose()
 

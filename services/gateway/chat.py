@@ -34,7 +34,7 @@ from services.storage.presence import Session
 
 from . import metrics
 from .accept import AcceptPipeline
-from .batching import Batcher, batch_room, live_room
+from .batching import Batcher, batch_room
 from .bootstrap import Components
 from .handlers import authenticate, guard, refuse
 from .notifications import NotificationsNamespace
@@ -60,6 +60,7 @@ class ChatNamespace:
         self.identities: dict[str, Identity] = {}  # sid -> identity, sockets of this pod
         self.batching: set[str] = set()  # sids that opted in to chat:batch
         self.batcher = Batcher(self._emit_to_room)
+        sio.manager.divert(NAMESPACE, "chat:message", self.batching, self._batch)
         self.limits = settings.event_limits
         self.cipher = Cipher.from_settings(settings.encryption_keys, settings.encryption_active_key)
         self.pipeline = AcceptPipeline(
@@ -89,6 +90,11 @@ class ChatNamespace:
             sio.on(event, guard(event, handler, self.identities), namespace=NAMESPACE)
 
     # --- plumbing -------------------------------------------------------------------------
+
+    async def _batch(self, room: Any, message: Any) -> None:
+        """A chat:message diverted from this pod's batching sockets: to the batcher."""
+        if isinstance(room, str) and isinstance(message, dict):
+            await self.batcher.add(room, message)
 
     async def _emit_to_room(self, event: str, data: Any, room: str) -> None:
         await self.sio.emit(event, data, room=room, namespace=NAMESPACE)
@@ -177,8 +183,8 @@ class ChatNamespace:
         # announce the join once the read worked (a failed join leaves no trace).
         await self.parts.presence.join_room(self.session(sid, identity), room_id)
         await self.sio.enter_room(sid, room_id, namespace=NAMESPACE)
-        delivery = batch_room if sid in self.batching else live_room
-        await self.sio.enter_room(sid, delivery(room_id), namespace=NAMESPACE)
+        if sid in self.batching:  # local only: the batcher sends these sockets their batches
+            await self.sio.enter_room(sid, batch_room(room_id), namespace=NAMESPACE)
         history: dict[str, Any] = {"roomId": room_id}
         try:
             if request.since is not None:
@@ -216,7 +222,7 @@ class ChatNamespace:
         except Unavailable:
             if not best_effort:
                 raise
-        for room in (room_id, live_room(room_id), batch_room(room_id)):
+        for room in (room_id, batch_room(room_id)):
             await self.sio.leave_room(sid, room, namespace=NAMESPACE)
 
     async def room_leave(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:
@@ -268,9 +274,9 @@ class ChatNamespace:
     async def _deliver(self, message: Message) -> None:
         """An accepted message to the room on every pod, to batching sockets, and to the
         notifications of mentioned users and DM partners."""
-        wire = message.to_wire()
-        await self._emit_to_room("chat:message", wire, live_room(message.room_id))
-        await self.batcher.add(message.room_id, wire)
+        # One emit to the room: every pod with members delivers it; sockets that opted in
+        # to chat:batch get it through their pod's batcher (emit.py's diversion).
+        await self._emit_to_room("chat:message", message.to_wire(), message.room_id)
         await self._notify(message)
 
     async def _notify(self, message: Message) -> None:

@@ -1,4 +1,4 @@
-"""A cheaper room emit for python-socketio managers.
+"""A cheaper room emit for python-socketio managers, and receiver-side diversion.
 
 The stock ``AsyncManager.emit`` encodes a broadcast once but then starts one asyncio task per
 recipient and waits for all of them. Handing an Engine.IO packet to a socket is only a put on
@@ -6,20 +6,49 @@ its unbounded send queue, which never suspends, so here the packets are handed o
 loop: same order, same packets, no task per recipient. Emits with callbacks (per-recipient ack
 ids) keep the stock path. Relies on python-socketio internals (``packet_class``,
 ``get_participants``, ``_send_eio_packet``), so the version is pinned in requirements.txt.
+
+The frame is encoded once per pod and the same bytes go to every local recipient.
+
+A *diversion* takes one event of one namespace away from a set of sockets and hands it to a
+handler once per emit instead (``chat:message`` for sockets that opted in to ``chat:batch``:
+the batcher collects and sends them). The emit itself is published and received once either
+way: batching costs no extra Redis traffic, and nothing when nobody opted in.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
 from engineio import packet as eio_packet
 from socketio import packet
 
+from services.common.model import RESERVED_ROOM_CHAR
+
 from . import metrics
+
+log = logging.getLogger("parley.gateway.emit")
+
+Divert = Callable[[Any, Any], Awaitable[None]]  # (room, data) -> None
 
 
 class DirectEmitMixin:
+    diverts: dict[tuple[str, str], tuple[set[str], Divert]]
+    # Slow consumers: a socket whose send queue holds more frames than this (its client does
+    # not read, or reads slower than its rooms talk) is dropped — its transport closed, the
+    # frames discarded — instead of growing the pod's memory without bound; it reconnects and
+    # resyncs with ``since``. PARLEY_SLOW_CONSUMER_MAX_FRAMES; counted in
+    # parley_gateway_slow_consumers_dropped_total.
+    max_queued_frames: int = 2000
+
+    def divert(self, namespace: str, event: str, sids: set[str], handler: Divert) -> None:
+        """Hand ``event`` emits in ``namespace`` to ``handler`` instead of the ``sids``."""
+        if not hasattr(self, "diverts"):
+            self.diverts = {}
+        self.diverts[(namespace, event)] = (sids, handler)
+
     async def emit(
         self,
         event: str,
@@ -56,14 +85,41 @@ class DirectEmitMixin:
             for p in (encoded if isinstance(encoded, list) else [encoded])
         ]
         send = self.server._send_eio_packet  # type: ignore[attr-defined]
-        delivered = 0
+        diverted_sids, handler = getattr(self, "diverts", {}).get((namespace, event), (None, None))
+        if isinstance(room, str) and RESERVED_ROOM_CHAR in room:  # the handler's own sends
+            diverted_sids = handler = None
+        delivered = diverted = 0
         for sid, eio_sid in list(self.get_participants(namespace, room)):  # type: ignore[attr-defined]
-            if sid not in skip:
-                delivered += 1
-                for frame in frames:
-                    await send(eio_sid, frame)
+            if sid in skip:
+                continue
+            if diverted_sids and sid in diverted_sids:
+                diverted += 1
+                continue
+            socket = self.server.eio.sockets.get(eio_sid)  # type: ignore[attr-defined]
+            if socket is not None and socket.queue.qsize() >= self.max_queued_frames:
+                await self._drop_slow(eio_sid, socket)
+                continue
+            delivered += 1
+            for frame in frames:
+                await send(eio_sid, frame)
         metrics.DELIVERIES.labels(namespace).inc(delivered)
+        if diverted and handler is not None:
+            await handler(room, data)
         return None
+
+    async def _drop_slow(self, eio_sid: str, socket: Any) -> None:
+        eio = self.server.eio  # type: ignore[attr-defined]
+        if eio.sockets.pop(eio_sid, None) is None:
+            return
+        metrics.SLOW_CONSUMERS.inc()
+        log.warning(
+            "dropping slow consumer eio_sid=%s: %d frames queued", eio_sid, socket.queue.qsize()
+        )
+        while not socket.queue.empty():  # free what it never read
+            socket.queue.get_nowait()
+            socket.queue.task_done()
+        await socket.close(wait=False, abort=True, reason=eio.reason.SERVER_DISCONNECT)
+        await socket.queue.put(None)  # ends the WebSocket writer
 
 
 class DirectEmitManager(DirectEmitMixin, socketio.AsyncManager):

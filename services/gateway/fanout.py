@@ -1,22 +1,46 @@
-"""Fan-out between gateways: python-socketio's Redis manager, with a listener that comes back
-fast after a Redis outage and says whether it is listening.
+"""Interest-based fan-out between gateways over Redis pub/sub.
 
-The stock listener retries with a backoff that grows to 60 s, so a gateway could stay deaf to
-the other pods for a minute after Redis returns; here the wait is capped at
-``MAX_RETRY_S``. ``listening`` is False from a receive error until the subscription is back,
-and the gateway's ``/readyz`` reports it as the ``fanout`` check.
+A pod subscribes only to the rooms its sockets are in: one channel per (namespace, room)
+(``<base>#<namespace>#<room>``), subscribed when the first local socket enters the room and
+unsubscribed when the last one leaves, plus one pod-wide channel (``<base>``) for what really
+goes to everyone (an emit without a room: broadcasts, presence in scope ``all``). A pod with no
+member in a room receives none of that room's messages (``parley_gateway_fanout_received_total``
+counts what it does receive). Sid rooms and derived rooms (``#`` in the name: ``<room>#batch``)
+are local only and never published.
+
+An emit is published once, on its room's channel, as JSON in python-socketio's pub/sub envelope
+(``{method: "emit", event, data, namespace, room, skip_sid, host_id}``, the same the presence
+Lua scripts publish) — never pickle: a Redis write must not become code execution on every
+gateway. The origin pod delivers to its own sockets directly and skips its own messages when
+they come back.
+
+Ordering and races: ``enter_room`` returns once Redis confirmed the subscription, so a
+``room:join`` that subscribes and then reads history misses nothing in between (a message may
+arrive both ways; clients de-duplicate by id, and ``since`` resync covers any gap). After a
+Redis outage the listener reconnects within ``MAX_RETRY_S`` and subscribes every wanted
+channel again; ``/readyz`` reports ``fanout`` unready meanwhile.
+
+Room bookkeeping is indexed by sid (``sid -> rooms``), so a disconnect costs its own rooms, not
+every room of the pod: a reconnect storm of N sockets is O(N), not O(N²).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import json
 import logging
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import Mapping
 from typing import Any
 
-import socketio
+import redis.asyncio as aioredis
+from socketio.packet import Packet
 
+from services.common.fanout_wire import room_channel
+from services.common.model import RESERVED_ROOM_CHAR
 from services.common.redis_io import redis_client
 from services.common.retry import Backoff
 
@@ -25,57 +49,244 @@ from .emit import DirectEmitManager
 
 log = logging.getLogger("parley.gateway.fanout")
 MAX_RETRY_S = 2.0
+SUBSCRIBE_WAIT_S = 2.0  # a join waits at most this long for Redis to confirm a subscription
 
 
-class FanoutManager(socketio.AsyncRedisManager, DirectEmitManager):
-    """Local delivery goes through ``DirectEmitManager.emit`` (it follows the pub/sub manager
-    in the method resolution order)."""
-
+class FanoutManager(DirectEmitManager):
     listening = False
 
-    def _redis_connect(self) -> None:
-        """One client for publishing and the subscription, on a blocking pool: a burst of
-        emits waits for a connection instead of failing with "Too many connections".
-        ``redis_options`` (the stock constructor argument): ``redis_io.redis_options``."""
-        self.redis = redis_client(
-            self.redis_url, decode=False, socket_timeout=None, options=self.redis_options
-        )
-        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        self.connected = True
+    def __init__(
+        self, redis_url: str, channel: str, redis_options: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__()
+        self.redis_url = redis_url
+        self.channel = channel  # the pod-wide channel; rooms are <channel>#<ns>#<room>
+        self.redis_options = redis_options
+        self.host_id = uuid.uuid4().hex
+        self.redis: aioredis.Redis | None = None
+        self._pubsub: Any = None
+        self._wanted: set[str] = {channel}  # channels this pod should be subscribed to
+        self._subscribed: set[str] = set()
+        self._confirm: dict[str, asyncio.Future[None]] = {}
+        self._sync_lock = asyncio.Lock()
+        self._listener: asyncio.Task[None] | None = None
+        self._sid_rooms: dict[tuple[str, str], set[Any]] = {}  # (namespace, sid) -> rooms
 
-    async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
-        backoff = Backoff(0.2, MAX_RETRY_S)
-        subscribed = False
-        while True:
-            try:
-                if not subscribed:
-                    self._redis_connect()
-                    await self.pubsub.subscribe(self.channel)
-                    subscribed = True
-                    self.listening = True
-                    backoff.reset()
-                    log.info("fan-out listening on %s", self.channel)
-                async for message in self.pubsub.listen():
-                    metrics.FANOUT_RECEIVED.inc()
-                    yield message
-            except Exception as exc:  # any Redis or connection error: resubscribe
-                if self.listening:
-                    log.warning("fan-out lost Redis (%s); resubscribing", exc)
-                self.listening = False
-                subscribed = False
-                await asyncio.sleep(backoff.next())
+    # --- lifecycle -----------------------------------------------------------------------
 
-    async def _publish(self, data: Any) -> Any:
-        """The stock publish (two attempts; it logs and returns None when both fail), timed
-        and counted."""
-        started = time.perf_counter()
-        result = await super()._publish(data)
-        metrics.REDIS_PUBLISH_SECONDS.observe(time.perf_counter() - started)
-        if result is None:
-            metrics.REDIS_PUBLISH_ERRORS.inc()
-        else:
-            metrics.FANOUT_PUBLISHED.inc()
-        return result
+    def initialize(self) -> None:
+        super().initialize()
+        self.redis = redis_client(self.redis_url, decode=False, options=self.redis_options)
+        self._listener = asyncio.ensure_future(self._listen_forever())
 
     async def healthy(self) -> bool:
         return self.listening
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    # --- rooms: bookkeeping by sid, interest by room -------------------------------------
+
+    def _channel_of(self, namespace: str, room: Any, sid: str | None = None) -> str | None:
+        """The channel of a room, or None for what is never published (the namespace-wide
+        room, sid rooms, derived rooms)."""
+        if room is None or room == sid or not isinstance(room, str):
+            return None
+        if RESERVED_ROOM_CHAR in room or self.is_sid_room(namespace, room):
+            return None
+        return room_channel(self.channel, namespace, room)
+
+    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
+        new = room not in self.rooms.get(namespace, {})
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self._sid_rooms.setdefault((namespace, sid), set()).add(room)
+        channel = self._channel_of(namespace, room, sid) if new else None
+        if channel is not None:
+            self._wanted.add(channel)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        rooms = self._sid_rooms.get((namespace, sid))
+        if rooms is not None:
+            rooms.discard(room)
+            if not rooms:
+                del self._sid_rooms[(namespace, sid)]
+        if room not in self.rooms.get(namespace, {}):
+            channel = self._channel_of(namespace, room, sid)
+            if channel is not None:
+                self._wanted.discard(channel)
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        for room in list(self._sid_rooms.get((namespace, sid), ())):
+            self.basic_leave_room(sid, namespace, room)
+        super().basic_disconnect(sid, namespace, **kwargs)  # nothing left to scan
+
+    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
+        return [r for r in self._sid_rooms.get((namespace, sid), ()) if r is not None]
+
+    async def enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
+        self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        await self._sync()
+
+    async def leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        self.basic_leave_room(sid, namespace, room)
+        await self._sync()
+
+    async def disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        self.basic_disconnect(sid, namespace, **kwargs)
+        await self._sync()
+
+    async def _sync(self) -> None:
+        """Bring the subscriptions to ``_wanted``; new ones are awaited (bounded)."""
+        if not self.listening or self._pubsub is None:
+            return  # the listener subscribes everything wanted when it (re)connects
+        async with self._sync_lock:
+            pubsub = self._pubsub
+            add = self._wanted - self._subscribed
+            drop = self._subscribed - self._wanted
+            try:
+                if add:
+                    loop = asyncio.get_running_loop()
+                    waits = [self._confirm.setdefault(c, loop.create_future()) for c in add]
+                    await pubsub.subscribe(*add)
+                    self._subscribed |= add
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.gather(*waits), SUBSCRIBE_WAIT_S)
+                if drop:
+                    await pubsub.unsubscribe(*drop)
+                    self._subscribed -= drop
+            except Exception as exc:  # the listener notices and resubscribes everything
+                log.warning("fan-out subscription change failed: %s", exc)
+
+    # --- emit: publish once on the room's channel, deliver locally ------------------------
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str | None = None,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        namespace = namespace or "/"
+        room = to or room
+        local_only = callback is not None or (
+            room is not None and self._channel_of(namespace, room) is None
+        )
+        if not local_only:
+            channel = self.channel if room is None else room_channel(self.channel, namespace, room)
+            await self._publish(channel, self._envelope(event, data, namespace, room, skip_sid))
+        await super().emit(
+            event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
+        )
+
+    def _envelope(
+        self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any
+    ) -> dict[str, Any]:
+        args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
+        binary = Packet.data_is_binary(args)
+        if binary:
+            plain, attachments = Packet.deconstruct_binary(args)
+            args = [plain, *[base64.b64encode(a).decode() for a in attachments]]
+        return {
+            "method": "emit",
+            "event": event,
+            "data": args,
+            "binary": binary,
+            "namespace": namespace,
+            "room": room,
+            "skip_sid": skip_sid,
+            "host_id": self.host_id,
+        }
+
+    async def _publish(self, channel: str, message: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        try:
+            assert self.redis is not None, "fan-out not initialized"
+            await self.redis.publish(channel, json.dumps(message, separators=(",", ":")))
+            metrics.FANOUT_PUBLISHED.inc()
+        except Exception as exc:  # local sockets still get it; other pods' clients resync
+            metrics.REDIS_PUBLISH_ERRORS.inc()
+            log.warning("fan-out publish on %s failed: %s", channel, exc)
+        finally:
+            metrics.REDIS_PUBLISH_SECONDS.observe(time.perf_counter() - started)
+
+    # --- receive ------------------------------------------------------------------------
+
+    async def _listen_forever(self) -> None:
+        backoff = Backoff(0.2, MAX_RETRY_S)
+        while True:
+            pubsub = None
+            try:
+                assert self.redis is not None
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
+                async with self._sync_lock:
+                    channels = set(self._wanted)
+                    await pubsub.subscribe(*channels)
+                    self._pubsub, self._subscribed = pubsub, channels
+                self.listening = True
+                backoff.reset()
+                log.info("fan-out listening on %s and %d rooms", self.channel, len(channels) - 1)
+                await self._sync()  # what was wanted while we subscribed
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        await self._on_message(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any Redis or connection error: subscribe again
+                if self.listening:
+                    log.warning("fan-out lost Redis (%s); resubscribing", exc)
+                self.listening = False
+                self._pubsub, self._subscribed = None, set()
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await asyncio.sleep(backoff.next())
+
+    async def _on_message(self, message: Mapping[str, Any]) -> None:
+        kind = message.get("type")
+        channel = message.get("channel")
+        if isinstance(channel, bytes):
+            channel = channel.decode()
+        if kind == "subscribe":
+            waiter = self._confirm.pop(str(channel), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            return
+        if kind != "message":
+            return
+        try:
+            body = json.loads(message["data"])
+        except (TypeError, ValueError):
+            log.warning("dropped an undecodable fan-out message on %s", channel)
+            return
+        if not isinstance(body, dict) or body.get("host_id") == self.host_id:
+            return  # ours: delivered locally already
+        if body.get("method") != "emit" or not isinstance(body.get("event"), str):
+            return
+        metrics.FANOUT_RECEIVED.inc()
+        data = body.get("data")
+        if body.get("binary") and isinstance(data, list) and data:
+            attachments = [base64.b64decode(a) for a in data[1:]]
+            data = Packet.reconstruct_binary(data[0], attachments)
+        if isinstance(data, list):
+            data = None if not data else data[0] if len(data) == 1 else tuple(data)
+        try:
+            await DirectEmitManager.emit(
+                self,
+                body["event"],
+                data,
+                body.get("namespace") or "/",
+                room=body.get("room"),
+                skip_sid=body.get("skip_sid"),
+            )
+        except Exception:
+            log.exception("local delivery of a fan-out message on %s failed", channel)

@@ -281,3 +281,7 @@ DRAIN_DISCONNECTS = Counter(
     "parley_gateway_drain_disconnects_total",
     "Transports closed by a drain so their clients reconnect elsewhere",
 )
+SLOW_CONSUMERS = Counter(
+    "parley_gateway_slow_consumers_dropped_total",
+    "Sockets dropped because their send queue passed PARLEY_SLOW_CONSUMER_MAX_FRAMES",
+)

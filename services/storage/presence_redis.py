@@ -76,8 +76,12 @@ local function announce(ch, event, user, name, skip, room)
   local msg = {method='emit', event=event, namespace='__NAMESPACE__', host_id='__HOST_ID__',
                data={{userId=user, username=name}}}
   if skip and skip ~= '' then msg['skip_sid'] = skip end
-  if room then msg['room'] = room end
-  redis.call('PUBLISH', ch, cjson.encode(msg))
+  local target = ch
+  if room then
+    msg['room'] = room
+    target = ch .. '#__NAMESPACE__#' .. room  -- fanout_wire.room_channel: room members only
+  end
+  redis.call('PUBLISH', target, cjson.encode(msg))
 end
 -- Leaves one room with one session; returns 1 when the user has no session left in it.
 local function leave(p, user, sid, room)

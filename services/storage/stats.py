@@ -58,7 +58,7 @@ def chat_rooms(
 ) -> frozenset[str]:
     """The rooms worth counting among a namespace's Socket.IO rooms: not the namespace-wide
     room (``None``), not each socket's own sid room, not personal ``user:{id}`` rooms, and not
-    the internal rooms ``derived`` from a counted one (``/chat``'s ``<room>#live``, ...)."""
+    the internal rooms ``derived`` from a counted one (``/chat``'s ``<room>#batch``)."""
     own = set(sids)
     names = {
         r for r in room_names if isinstance(r, str) and r not in own and not r.startswith("user:")
