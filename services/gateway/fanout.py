@@ -37,6 +37,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from socketio.packet import Packet
 
 from services.common.fanout_wire import room_channel
@@ -66,8 +68,10 @@ class FanoutManager(DirectEmitManager):
         self.redis: aioredis.Redis | None = None
         self._pubsub: Any = None
         self._wanted: set[str] = {channel}  # channels this pod should be subscribed to
-        self._subscribed: set[str] = set()
+        self._subscribed: set[str] = set()  # SUBSCRIBE sent on the current connection
+        self._confirmed: set[str] = set()  # ... and confirmed by Redis
         self._confirm: dict[str, asyncio.Future[None]] = {}
+        self._ready = asyncio.Event()  # the listener is subscribed
         self._sync_lock = asyncio.Lock()
         self._listener: asyncio.Task[None] | None = None
         self._sid_rooms: dict[tuple[str, str], set[Any]] = {}  # (namespace, sid) -> rooms
@@ -76,8 +80,13 @@ class FanoutManager(DirectEmitManager):
 
     def initialize(self) -> None:
         super().initialize()
-        self.redis = redis_client(self.redis_url, decode=False, options=self.redis_options)
+        self.connect_redis()
         self._listener = asyncio.ensure_future(self._listen_forever())
+
+    def connect_redis(self) -> None:
+        """The client for publishing and for the subscription (``redis_io`` options)."""
+        if self.redis is None:
+            self.redis = redis_client(self.redis_url, decode=False, options=self.redis_options)
 
     async def healthy(self) -> bool:
         return self.listening
@@ -141,26 +150,41 @@ class FanoutManager(DirectEmitManager):
         await self._sync()
 
     async def _sync(self) -> None:
-        """Bring the subscriptions to ``_wanted``; new ones are awaited (bounded)."""
-        if not self.listening or self._pubsub is None:
-            return  # the listener subscribes everything wanted when it (re)connects
+        """Bring the subscriptions to ``_wanted`` and wait (bounded) until Redis confirmed
+        every wanted channel: a join that then reads history misses nothing in between. A
+        pod whose listener is not subscribed yet (just started, or Redis away) waits for it
+        as long; after that the join goes on and the client's ``since`` resync covers it."""
+        if not self.listening:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), SUBSCRIBE_WAIT_S)
+        pubsub = self._pubsub
+        if not self.listening or pubsub is None:
+            log.warning("fan-out not subscribed yet; a join goes on without its channel")
+            return
+        loop = asyncio.get_running_loop()
         async with self._sync_lock:
-            pubsub = self._pubsub
             add = self._wanted - self._subscribed
             drop = self._subscribed - self._wanted
             try:
+                for channel in add:
+                    self._confirm.setdefault(channel, loop.create_future())
                 if add:
-                    loop = asyncio.get_running_loop()
-                    waits = [self._confirm.setdefault(c, loop.create_future()) for c in add]
                     await pubsub.subscribe(*add)
                     self._subscribed |= add
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(asyncio.gather(*waits), SUBSCRIBE_WAIT_S)
                 if drop:
                     await pubsub.unsubscribe(*drop)
                     self._subscribed -= drop
+                    self._confirmed -= drop
             except Exception as exc:  # the listener notices and resubscribes everything
                 log.warning("fan-out subscription change failed: %s", exc)
+                return
+        waits = [
+            self._confirm.setdefault(c, loop.create_future())
+            for c in self._wanted - self._confirmed
+        ]
+        if waits:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(asyncio.gather(*waits)), SUBSCRIBE_WAIT_S)
 
     # --- emit: publish once on the room's channel, deliver locally ------------------------
 
@@ -182,7 +206,10 @@ class FanoutManager(DirectEmitManager):
         )
         if not local_only:
             channel = self.channel if room is None else room_channel(self.channel, namespace, room)
-            await self._publish(channel, self._envelope(event, data, namespace, room, skip_sid))
+            scope = "pod" if room is None else "room"
+            await self._publish(
+                channel, self._envelope(event, data, namespace, room, skip_sid), scope
+            )
         await super().emit(
             event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
         )
@@ -206,15 +233,26 @@ class FanoutManager(DirectEmitManager):
             "host_id": self.host_id,
         }
 
-    async def _publish(self, channel: str, message: dict[str, Any]) -> None:
+    async def _publish(self, channel: str, message: dict[str, Any], scope: str = "room") -> int:
+        """PUBLISH, a second attempt after a connection error (a pooled connection that
+        died with a Redis restart); returns the number of receiving pods, 0 on failure."""
         started = time.perf_counter()
+        payload = json.dumps(message, separators=(",", ":"))
         try:
             assert self.redis is not None, "fan-out not initialized"
-            await self.redis.publish(channel, json.dumps(message, separators=(",", ":")))
-            metrics.FANOUT_PUBLISHED.inc()
+            for attempt in (1, 2):
+                try:
+                    receivers = int(await self.redis.publish(channel, payload))
+                    metrics.FANOUT_PUBLISHED.labels(scope).inc()
+                    return receivers
+                except (RedisConnectionError, RedisTimeoutError):
+                    if attempt == 2:
+                        raise
+            return 0
         except Exception as exc:  # local sockets still get it; other pods' clients resync
             metrics.REDIS_PUBLISH_ERRORS.inc()
             log.warning("fan-out publish on %s failed: %s", channel, exc)
+            return 0
         finally:
             metrics.REDIS_PUBLISH_SECONDS.observe(time.perf_counter() - started)
 
@@ -229,12 +267,14 @@ class FanoutManager(DirectEmitManager):
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
                 async with self._sync_lock:
                     channels = set(self._wanted)
+                    self._confirmed = set()
                     await pubsub.subscribe(*channels)
                     self._pubsub, self._subscribed = pubsub, channels
                 self.listening = True
+                self._ready.set()
                 backoff.reset()
                 log.info("fan-out listening on %s and %d rooms", self.channel, len(channels) - 1)
-                await self._sync()  # what was wanted while we subscribed
+                asyncio.ensure_future(self._sync())  # what was wanted meanwhile
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None:
@@ -245,7 +285,8 @@ class FanoutManager(DirectEmitManager):
                 if self.listening:
                     log.warning("fan-out lost Redis (%s); resubscribing", exc)
                 self.listening = False
-                self._pubsub, self._subscribed = None, set()
+                self._ready.clear()
+                self._pubsub, self._subscribed, self._confirmed = None, set(), set()
                 if pubsub is not None:
                     with contextlib.suppress(Exception):
                         await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -257,6 +298,7 @@ class FanoutManager(DirectEmitManager):
         if isinstance(channel, bytes):
             channel = channel.decode()
         if kind == "subscribe":
+            self._confirmed.add(str(channel))
             waiter = self._confirm.pop(str(channel), None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
@@ -272,7 +314,7 @@ class FanoutManager(DirectEmitManager):
             return  # ours: delivered locally already
         if body.get("method") != "emit" or not isinstance(body.get("event"), str):
             return
-        metrics.FANOUT_RECEIVED.inc()
+        metrics.FANOUT_RECEIVED.labels("pod" if channel == self.channel else "room").inc()
         data = body.get("data")
         if body.get("binary") and isinstance(data, list) and data:
             attachments = [base64.b64decode(a) for a in data[1:]]

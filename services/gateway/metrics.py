@@ -129,12 +129,19 @@ for _ns in NAMESPACES:
     DELIVERIES.labels(_ns)
 FANOUT_PUBLISHED = Counter(
     "parley_gateway_fanout_published_total",
-    "Fan-out messages this pod published to the Redis channel (emits for other pods).",
+    "Fan-out messages this pod published to Redis, by scope (room: a room's channel; pod: "
+    "the pod-wide channel).",
+    ["scope"],
 )
 FANOUT_RECEIVED = Counter(
     "parley_gateway_fanout_received_total",
-    "Fan-out messages this pod received from the Redis channel (its own included).",
+    "Fan-out messages from other pods this pod received and delivered, by scope (room: only "
+    "rooms this pod has members in; pod: broadcasts).",
+    ["scope"],
 )
+for _scope in ("room", "pod"):
+    FANOUT_PUBLISHED.labels(_scope)
+    FANOUT_RECEIVED.labels(_scope)
 REDIS_PUBLISH_SECONDS = Histogram(
     "parley_gateway_redis_publish_seconds",
     "Time of one fan-out PUBLISH to Redis, retries included.",

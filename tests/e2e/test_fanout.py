@@ -11,6 +11,7 @@ import pickle
 import socket
 import uuid
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 import websockets
@@ -24,16 +25,37 @@ from tests.support.procs import Service
 
 pytestmark = pytest.mark.e2e
 
-RECEIVED = "parley_gateway_fanout_received_total"
-PUBLISHED = "parley_gateway_fanout_published_total"
+RECEIVED = 'parley_gateway_fanout_received_total{scope="room"}'
+PUBLISHED = 'parley_gateway_fanout_published_total{scope="room"}'
 
 
 def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
+async def samples(gateway) -> dict[str, float]:
+    """Every sample of the gateway's /metrics, labelled ones too (``name{labels}``)."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(gateway.url + "/metrics", timeout=5)).text
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            found[name] = float(value)
+    return found
+
+
 async def received(gateway) -> float:
-    return (await metrics(gateway.url)).get(RECEIVED, 0.0)
+    return (await samples(gateway)).get(RECEIVED, 0.0)
+
+
+async def subscribers(settings, room: str) -> int:
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        channel = room_channel(settings.socketio_channel, "/chat", room)
+        return dict(await redis.pubsub_numsub(channel))[channel.encode()]
+    finally:
+        await redis.aclose()
 
 
 async def send(client: ChatClient, room: str, n: int) -> list[str]:
@@ -51,7 +73,7 @@ async def test_a_pod_receives_only_the_rooms_its_sockets_are_in(cluster):
     sender = await cluster.client(unique("ann"))  # on gateway a
     listener = await cluster.client(unique("ben"), gateway=1)  # on gateway b, not in the room
     await sender.call("room:join", room)
-    await asyncio.sleep(0.5)  # presence announcements of the connects have passed
+    assert await subscribers(cluster.settings, room) == 1  # gateway a only
 
     before = await received(b)
     await send(sender, room, 3)
@@ -59,6 +81,7 @@ async def test_a_pod_receives_only_the_rooms_its_sockets_are_in(cluster):
     assert await received(b) == before, "gateway b processed a room it has no member in"
 
     await listener.call("room:join", room)  # b subscribes before the join is acked
+    assert await subscribers(cluster.settings, room) == 2
     before = await received(b)
     ids = await send(sender, room, 3)
     for message_id in ids:
@@ -66,7 +89,7 @@ async def test_a_pod_receives_only_the_rooms_its_sockets_are_in(cluster):
     assert await received(b) == before + 3
 
     await listener.call("room:leave", room)  # the last member on b: unsubscribed
-    await asyncio.sleep(0.3)
+    assert await subscribers(cluster.settings, room) == 1
     before = await received(b)
     await send(sender, room, 3)
     await asyncio.sleep(0.5)
@@ -85,9 +108,9 @@ async def test_one_json_publish_per_message_and_nothing_extra_without_batching(c
     await pubsub.subscribe(room_channel(cluster.settings.socketio_channel, "/chat", room))
     await pubsub.get_message(timeout=1)
     try:
-        published = (await metrics(a.url)).get(PUBLISHED, 0.0)
+        published = (await samples(a)).get(PUBLISHED, 0.0)
         ids = await send(sender, room, 5)
-        assert (await metrics(a.url)).get(PUBLISHED, 0.0) == published + 5  # not 10
+        assert (await samples(a)).get(PUBLISHED, 0.0) == published + 5  # not 10
         raws = []
         while len(raws) < 5:
             message = await pubsub.get_message(timeout=5)

@@ -145,22 +145,29 @@ async def test_fanout_round_trip_over_tls(redis_tls):
     options = redis_options(redis_tls)
     sender = FanoutManager(redis_tls.redis_url, channel=channel, redis_options=options)
     receiver = FanoutManager(redis_tls.redis_url, channel=channel, redis_options=options)
-    received = receiver._listen()
-    first = asyncio.ensure_future(anext(received))
+    heard: asyncio.Queue[dict] = asyncio.Queue()
+
+    async def on_message(message):
+        if message.get("type") == "message":
+            await heard.put(json.loads(message["data"]))
+
+    receiver._on_message = on_message  # what arrives, before any local delivery
+    sender.connect_redis()
+    receiver.connect_redis()
+    listener = asyncio.ensure_future(receiver._listen_forever())
     try:
         for _ in range(100):
             if receiver.listening:
                 break
             await asyncio.sleep(0.05)
         assert receiver.listening, "the fan-out listener did not subscribe over TLS"
-        body = {"method": "emit", "event": "chat:message", "room": "r1", "data": ["hi"]}
-        assert await sender._publish(body) == 1
-        assert json.loads(await asyncio.wait_for(first, 5)) == body
+        body = {"method": "emit", "event": "chat:message", "room": None, "data": ["hi"]}
+        assert await sender._publish(channel, body, "pod") == 1
+        assert await asyncio.wait_for(heard.get(), 5) == body
     finally:
-        first.cancel()
-        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-            await first
-        await received.aclose()
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
         for manager in (sender, receiver):
             if manager.redis is not None:
                 await manager.redis.aclose()
@@ -300,7 +307,7 @@ async def test_gateway_components_work_over_the_secured_engines(
 
     try:
         assert await parts.redis.acl_whoami() == settings.redis_username
-        parts.manager._redis_connect()  # the fan-out manager's own client
+        parts.manager.connect_redis()  # the fan-out manager's own client
         assert await parts.manager.redis.acl_whoami() == settings.redis_username
         assert await parts.claims.put_if_absent(f"c-{uuid.uuid4().hex}", "m1", 60) is None
         await parts.presence.start()

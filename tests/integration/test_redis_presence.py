@@ -8,6 +8,7 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
+from services.common.fanout_wire import room_channel
 from services.storage.presence_redis import RedisPresenceStore
 from tests.contracts.presence_contract import (
     AnnouncementContract,
@@ -43,14 +44,19 @@ async def presence_with(engine_settings):
         client = aioredis.Redis.from_url(engine_settings.redis_url, decode_responses=True)
         pubsub = client.pubsub()
         await pubsub.subscribe(channel)
+        await pubsub.psubscribe(channel + "#*")  # the rooms' channels
         heard: list[tuple[str, str]] = []
 
         async def listen():
             async for message in pubsub.listen():
-                if message["type"] == "message":
+                if message["type"] in ("message", "pmessage"):
                     body = json.loads(message["data"])
                     assert body["method"] == "emit" and body["namespace"] == "/chat"
-                    heard.append((body["event"], body["data"][0]["userId"], body.get("room")))
+                    room = body.get("room")
+                    # a room's announcement travels on that room's channel only
+                    expected = channel if room is None else room_channel(channel, "/chat", room)
+                    assert message["channel"] == expected, message["channel"]
+                    heard.append((body["event"], body["data"][0]["userId"], room))
 
         task = asyncio.create_task(listen())
         opened.append((store, client, pubsub, task))
