@@ -40,6 +40,7 @@ const app = {
   typing: new Map(), // roomId -> Map(userId -> {name, timer})
   replyTo: null,
   everConnected: false,
+  banners: [],
   expiryTimer: null,
   readTimer: null,
   typingState: { roomId: null, sentAt: 0, idle: null },
@@ -142,6 +143,7 @@ function setBanner(text, kind = "warn") {
     banner.textContent = "";
     return;
   }
+  app.banners.push(text); // what the banner said, in order (window.__parley.banners)
   banner.hidden = false;
   banner.className = `banner ${kind}`;
   banner.textContent = text;
