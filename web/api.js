@@ -73,7 +73,12 @@ export async function fetchFile(url, token) {
 }
 
 export async function loadConfig() {
-  const fallback = { fileMaxBytes: 5 * 1024 * 1024, fileAllowedTypes: ["*/*"], messageMaxChars: 5000 };
+  const fallback = {
+    fileMaxBytes: 5 * 1024 * 1024,
+    fileAllowedTypes: ["*/*"],
+    messageMaxChars: 5000,
+    historyPageSize: 50,
+  };
   try {
     const response = await fetch("/web/config.json", { cache: "no-store" });
     return response.ok ? { ...fallback, ...(await response.json()) } : fallback;

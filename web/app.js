@@ -17,7 +17,6 @@ import {
 import { $, el, fillMessage, messageNode, toast } from "./view.js";
 
 const SESSION_KEY = "parley.session";
-const HISTORY_LIMIT = 50;
 const ACK_TIMEOUT_MS = 15000;
 const TYPING_SEND_EVERY_MS = 2000;
 const TYPING_IDLE_MS = 3000;
@@ -252,6 +251,7 @@ function joinRoom(roomId, { resync = false } = {}) {
   const room = app.rooms.get(roomId);
   const payload = { roomId };
   if (resync && room?.lastId) payload.since = room.lastId;
+  else payload.limit = app.config.historyPageSize;
   return new Promise((resolve) => {
     app.chat.timeout(ACK_TIMEOUT_MS).emit("room:join", payload, (err, ack) => {
       if (err) {
@@ -386,7 +386,9 @@ function onHistory(h) {
   // own messages accepted while we were cut off: their pending entries are done
   if (resync) for (const m of h.messages) resolvePending(m, ["sending", "pending"]);
   room.add(h.messages);
-  if (!resync && room.hasOlder === null) room.hasOlder = h.messages.length >= HISTORY_LIMIT;
+  if (!resync && room.hasOlder === null) {
+    room.hasOlder = h.messages.length >= app.config.historyPageSize;
+  }
   if (h.hasMore && app.chat?.connected) {
     app.chat.emit("room:join", { roomId: room.roomId, since: room.lastId }); // more to catch up
   }
@@ -806,7 +808,7 @@ function loadOlder() {
   if (!room || !app.chat?.connected) return;
   const button = $("load-older");
   button.disabled = true;
-  const payload = { roomId: room.roomId, limit: HISTORY_LIMIT };
+  const payload = { roomId: room.roomId, limit: app.config.historyPageSize };
   if (room.oldestId) payload.before = room.oldestId;
   app.chat.timeout(ACK_TIMEOUT_MS).emit("chat:history", payload, (err, ack) => {
     button.disabled = false;

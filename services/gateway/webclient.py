@@ -31,6 +31,10 @@ ROOT = Path(__file__).resolve().parents[2]
 WEB_DIR = ROOT / "web"
 VENDOR_DIR = ROOT / "node_modules" / "socket.io-client" / "dist"
 PREFIX = "/web"
+VENDOR_FILES = {
+    "socket.io.esm.min.js": "text/javascript; charset=utf-8",
+    "socket.io.esm.min.js.map": "application/json",
+}
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
@@ -73,6 +77,7 @@ def client_config(settings: Settings) -> dict[str, object]:
         "fileMaxBytes": settings.file_max_bytes,
         "fileAllowedTypes": [t.strip() for t in settings.file_allowed_types.split(",") if t],
         "messageMaxChars": settings.message_max_chars,
+        "historyPageSize": settings.history_default_limit,
     }
 
 
@@ -95,9 +100,18 @@ def webclient_routes(settings: Settings) -> list[BaseRoute]:
     async def config_json(_: Request) -> Response:
         return JSONResponse(config)
 
+    async def vendor(request: Request) -> Response:
+        """Only the ESM bundle of socket.io-client (and its source map), nothing else of
+        node_modules; 404 while it is missing (e.g. during ``npm ci``)."""
+        name = request.path_params["name"]
+        path = VENDOR_DIR / name
+        if name not in VENDOR_FILES or not path.is_file():
+            return JSONResponse({"error": "Not found", "code": "not_found"}, status_code=404)
+        return FileResponse(path, media_type=VENDOR_FILES[name])
+
     files = [
         Route("/config.json", config_json),
-        Mount("/vendor", app=StaticFiles(directory=VENDOR_DIR, check_dir=False)),
+        Route("/vendor/{name}", vendor),
         Mount("/", app=StaticFiles(directory=WEB_DIR)),
     ]
     return [

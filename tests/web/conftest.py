@@ -4,8 +4,9 @@ of our own (``PARLEY_MODE=single``), and a factory of ``ChatPage`` users that cl
 at the end.
 
 The single-node gateway listens on ``PARLEY_WEB_TEST_PORT`` (default: a free port) and is
-tuned so the tests stay short: bcrypt cost 4, a 64 KiB file cap, ``chat:message`` limited to
-8 per 4 s (the rate-limit test retries after the window), a 1 s presence grace, and
+tuned so the tests stay short: bcrypt cost 4, a 64 KiB file cap, history pages of 5,
+``chat:message`` limited to 8 per 4 s (the rate-limit test retries after the window), a 1 s
+presence grace, and
 registration/login limits high enough for a test run from one IP.
 """
 
@@ -22,11 +23,13 @@ import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from services.common.settings import Settings
-from tests.support.procs import Service, free_port
+from tests.support.procs import LOG_DIR, Service, free_port
 from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, ChatPage
 
 HERE = Path(__file__).resolve().parent
+EVIDENCE = LOG_DIR / "web"
 FILE_MAX_BYTES = 64 * 1024
+HISTORY_PAGE = 5  # messages per history page (room:join and "load older")
 MESSAGE_LIMIT = "chat:message=8/4,chat:typing=5/1,chat:read=60/10,chat:file=10/60"
 
 expect.set_options(timeout=15_000)
@@ -53,20 +56,52 @@ def browser(chromium_path) -> Iterator[Browser]:
         browser.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.web_failed = report.failed
+    return report
+
+
 @pytest.fixture
-def new_user(browser) -> Iterator[Callable[..., ChatPage]]:
-    """``new_user(base_url)``: a fresh browser context (its own sessionStorage) on the page."""
-    contexts = []
+def new_user(browser, request) -> Iterator[Callable[..., ChatPage]]:
+    """``new_user(base_url)``: a fresh browser context (its own sessionStorage) on the page.
+    When the test fails, each page's screenshot, console and client state are saved under
+    ``.run/test-logs/web/``."""
+    contexts, pages = [], []
 
     def make(base_url: str, **context_options) -> ChatPage:
         context = browser.new_context(**context_options)
         contexts.append(context)
-        return ChatPage.open(context, base_url)
+        pages.append(ChatPage.open(context, base_url))
+        return pages[-1]
 
     yield make
+    if getattr(request.node, "web_failed", False):
+        save_evidence(request.node.name, pages)
     for context in contexts:
         with contextlib.suppress(Exception):  # closed by the test already (a user left)
             context.close()
+
+
+def save_evidence(test: str, pages: list[ChatPage]) -> None:
+    EVIDENCE.mkdir(parents=True, exist_ok=True)
+    for n, chat in enumerate(pages):
+        stem = EVIDENCE / f"{test}-{n}-{chat.username or 'anonymous'}"
+        with contextlib.suppress(Exception):  # a closed page has nothing to show
+            chat.page.screenshot(path=f"{stem}.png", full_page=True)
+        state = ""
+        with contextlib.suppress(Exception):
+            state = chat.page.evaluate(STATE_JS)
+        lines = [f"{e.at:.3f} {e.kind}: {e.text}" for e in chat.console]
+        stem.with_suffix(".txt").write_text("\n".join([*lines, "--- client state", str(state)]))
+
+
+STATE_JS = """() => { const a = window.__parley; if (!a) return "no client";
+  return JSON.stringify({connected: a.chat && a.chat.connected, banners: a.banners,
+    active: a.active, pending: [...a.pending.values()],
+    rooms: [...a.rooms.values()].map(r => ({id: r.roomId, joined: r.joined, ids: r.ids}))}); }"""
 
 
 class WebGateway:
@@ -109,6 +144,7 @@ def web_gateway(tmp_path_factory) -> Iterator[WebGateway]:
         "PARLEY_LOGIN_IP_RATE_LIMIT": "1000/60",
         "PARLEY_REGISTER_IP_RATE_LIMIT": "1000/3600",
         "PARLEY_REGISTER_RATE_LIMIT": "1000/60",
+        "PARLEY_HISTORY_DEFAULT_LIMIT": str(HISTORY_PAGE),
         "PARLEY_PRESENCE_GRACE_SECONDS": "1",
         "PARLEY_PRESENCE_SWEEP_SECONDS": "0.5",
         "PARLEY_LOG_LEVEL": "info",

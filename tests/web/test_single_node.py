@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from services.common.auth import issue_token
 from tests.web.browser import NETWORK_DOWN, PASSWORD, unique
-from tests.web.conftest import FILE_MAX_BYTES
+from tests.web.conftest import FILE_MAX_BYTES, HISTORY_PAGE
 from tests.web.scenarios import assert_no_duplicates, two_users_chat
 
 
@@ -32,6 +32,7 @@ def test_served_with_safe_headers(web_gateway):
         assert "javascript" in asset.headers["content-type"], path
         assert asset.headers["x-content-type-options"] == "nosniff"
     assert httpx.get(web_gateway.url + "/web/nothing-here.js").status_code == 404
+    assert httpx.get(web_gateway.url + "/web/vendor/socket.io.js").status_code == 404  # only ESM
     assert httpx.get(web_gateway.url + "/web/config.json").json()["fileMaxBytes"] == FILE_MAX_BYTES
 
 
@@ -78,6 +79,23 @@ def test_forced_reconnect_after_gateway_restart(web_gateway, new_user):
         assert_no_duplicates(user)
         # only Chromium's own "connection refused" lines while the server was down
         assert user.errors(allow=NETWORK_DOWN) == []
+
+
+def test_history_pages_and_reload(web_gateway, new_user):
+    user = new_user(web_gateway.url).register(unique("hi"))
+    user.join(unique("long-"))
+    texts = [f"line {i}" for i in range(HISTORY_PAGE + 2)]
+    for text in texts:
+        user.send(text)
+    user.expect_texts(texts)
+    user.page.reload()
+    user.expect_texts(texts[-HISTORY_PAGE:])  # the newest page comes back with the room
+    user.page.get_by_role("button", name="Load older messages").click()
+    user.expect_texts(texts)
+    expect(user.page.locator("#history-start")).to_have_text("Start of the conversation")
+    expect(user.page.locator("#load-older")).to_be_hidden()
+    assert_no_duplicates(user)
+    assert user.errors() == []
 
 
 XSS = [
