@@ -849,8 +849,8 @@ async function main() {
     const input = $("join-room");
     const name = input.value.trim();
     if (!name) return;
-    if (name.startsWith("user:") || name.startsWith("dm:")) {
-      toast("Room names may not start with user: or dm:.", "error");
+    if (name.startsWith("user:") || name.startsWith("dm:") || name.includes("#")) {
+      toast("Room names may not start with user: or dm:, nor contain #.", "error");
       return;
     }
     input.value = "";

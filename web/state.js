@@ -110,6 +110,7 @@ const ERROR_TEXTS = {
   forbidden: "You are not allowed to do that here.",
   not_found: "Not found.",
   too_large: "File too large.",
+  too_many_rooms: "You are in too many rooms. Leave one, then try again.",
   unavailable: "The server is temporarily unavailable. Retry in a moment.",
   timeout: "No answer from the server yet.",
 };

@@ -30,7 +30,10 @@ HERE = Path(__file__).resolve().parent
 EVIDENCE = LOG_DIR / "web"
 FILE_MAX_BYTES = 64 * 1024
 HISTORY_PAGE = 5  # messages per history page (room:join and "load older")
-MESSAGE_LIMIT = "chat:message=8/4,chat:typing=5/1,chat:read=60/10,chat:file=10/60"
+MESSAGE_LIMIT = (
+    "chat:message=8/4,chat:typing=5/1,chat:read=60/10,chat:file=10/60,"
+    "room:join=60/10,chat:history=30/10"
+)
 
 expect.set_options(timeout=15_000)
 
