@@ -242,7 +242,6 @@ function onConnect() {
   const joins = app.order.map((roomId) => joinRoom(roomId, { resync: true }));
   Promise.all(joins).then(() => {
     if (again && app.chat?.connected) setBanner("Reconnected.", "ok");
-    flushPending();
   });
 }
 
@@ -260,6 +259,7 @@ function joinRoom(roomId, { resync = false } = {}) {
       }
       if (ack?.status === "ok") {
         if (room) room.joined = true;
+        flushPending(roomId); // what was written before the (re)join goes out now
         renderRoom();
         resolve(true);
         return;
@@ -538,9 +538,9 @@ function confirmSent(p, messageId) {
   }
 }
 
-function flushPending() {
+function flushPending(roomId) {
   for (const p of app.pending.values()) {
-    if (p.status === "pending" || p.status === "sending") trySend(p);
+    if (p.roomId === roomId && p.status === "pending") trySend(p);
   }
 }
 

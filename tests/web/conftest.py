@@ -112,7 +112,7 @@ class WebGateway:
 
     def __init__(self, env: dict[str, str], port: int) -> None:
         self.env, self.port = env, port
-        self.settings = Settings.from_env({**os.environ, **env})
+        self.settings = Settings.from_env({**os.environ, **env, "PARLEY_PORT": str(port)})
         self.service: Service | None = None
 
     @property

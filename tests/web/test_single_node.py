@@ -13,9 +13,15 @@ import httpx
 from playwright.sync_api import expect
 
 from services.common.auth import issue_token
+from services.gateway.__main__ import banner
 from tests.web.browser import NETWORK_DOWN, PASSWORD, unique
 from tests.web.conftest import FILE_MAX_BYTES, HISTORY_PAGE
 from tests.web.scenarios import assert_no_duplicates, two_users_chat
+
+
+def test_make_run_prints_the_client_url_first(web_gateway):
+    first = banner(web_gateway.settings).splitlines()[0]
+    assert first.startswith(f"Web client: http://127.0.0.1:{web_gateway.settings.port}/")
 
 
 def test_served_with_safe_headers(web_gateway):
@@ -95,6 +101,12 @@ def test_history_pages_and_reload(web_gateway, new_user):
     expect(user.page.locator("#history-start")).to_have_text("Start of the conversation")
     expect(user.page.locator("#load-older")).to_be_hidden()
     assert_no_duplicates(user)
+    user.page.get_by_role("button", name="Leave").click()
+    expect(user.page.locator("#room-list li")).to_have_count(0)
+    expect(user.page.locator("#room-title")).to_have_text("No room yet")
+    user.page.reload()  # the room stays left
+    expect(user.page.locator("#whoami-name")).to_have_text(f"Signed in as {user.username}")
+    expect(user.page.locator("#room-list li")).to_have_count(0)
     assert user.errors() == []
 
 
