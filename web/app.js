@@ -253,7 +253,15 @@ function joinRoom(roomId, { resync = false } = {}) {
   else payload.limit = app.config.historyPageSize;
   return new Promise((resolve) => {
     app.chat.timeout(ACK_TIMEOUT_MS).emit("room:join", payload, (err, ack) => {
+      const retryLater = () => {
+        setTimeout(() => {
+          if (app.chat?.connected && app.rooms.has(roomId) && !app.rooms.get(roomId).joined) {
+            joinRoom(roomId, { resync: true });
+          }
+        }, 3000);
+      };
       if (err) {
+        retryLater(); // no answer in time: ask again (a disconnect re-joins by itself)
         resolve(false);
         return;
       }
@@ -265,7 +273,8 @@ function joinRoom(roomId, { resync = false } = {}) {
         return;
       }
       toast(`Could not join ${labelOf(roomId)}: ${errorText(ack?.code, ack?.error)}`, "error");
-      if (ack?.code === "forbidden") removeRoom(roomId);
+      if (ack?.code === "unavailable" || ack?.code === "rate_limited") retryLater();
+      else removeRoom(roomId); // forbidden, invalid name, too many rooms: it will not work
       resolve(false);
     });
   });
