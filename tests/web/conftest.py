@@ -150,6 +150,8 @@ def web_gateway(tmp_path_factory) -> Iterator[WebGateway]:
         "PARLEY_HISTORY_DEFAULT_LIMIT": str(HISTORY_PAGE),
         "PARLEY_PRESENCE_GRACE_SECONDS": "1",
         "PARLEY_PRESENCE_SWEEP_SECONDS": "0.5",
+        "PARLEY_DRAIN_SECONDS": "0",  # the restart test kills it; the end needs no drain
+        "PARLEY_DRAIN_DISCONNECT_SECONDS": "0",
         "PARLEY_LOG_LEVEL": "info",
     }
     gateway = WebGateway(env, port).start()
