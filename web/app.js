@@ -174,6 +174,7 @@ function start(session) {
   app.active = saved.active && app.rooms.has(saved.active) ? saved.active : app.order[0] || null;
   renderRooms();
   renderRoom();
+  $(app.active ? "composer-text" : "join-room").focus();
   connect();
 }
 
