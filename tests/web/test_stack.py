@@ -25,12 +25,13 @@ from tests.support.stack import Stack
 from tests.web.browser import ChatPage, unique
 from tests.web.scenarios import assert_no_duplicates, two_users_chat
 
-CONNECTIONS = re.compile(r'^parley_gateway_connections\{namespace="/chat"\} (\S+)$', re.M)
+# parley_gateway_connections{nsp="/chat",transport="websocket"} 2.0 (any labels, summed)
+CONNECTIONS = re.compile(r"^parley_gateway_connections\{([^}]*)\} (\S+)$", re.M)
 
 
 def chat_connections(url: str) -> float:
-    found = CONNECTIONS.search(httpx.get(url + "/metrics", timeout=5).text)
-    return float(found.group(1)) if found else 0.0
+    text = httpx.get(url + "/metrics", timeout=5).text
+    return sum(float(v) for labels, v in CONNECTIONS.findall(text) if '="/chat"' in labels)
 
 
 def gateway_of(stack: Stack, connect) -> int:
