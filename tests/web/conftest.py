@@ -124,10 +124,6 @@ class WebGateway:
         self.service.start().wait_ready()
         return self
 
-    def kill(self) -> None:
-        assert self.service is not None
-        self.service.kill()
-
     def stop(self) -> None:
         if self.service is not None:
             self.service.stop()

@@ -56,7 +56,9 @@ def test_forced_reconnect_after_gateway_restart(web_gateway, new_user):
     alice.send("before the restart")
     bob.expect_texts(["before the restart"])
 
-    web_gateway.kill()  # the gateway process dies; both browsers lose their connection
+    # a graceful restart: SIGTERM drains (transports closed, no drain wait here) and the
+    # process exits; the two-gateway test SIGKILLs instead
+    web_gateway.stop()
     for user in (alice, bob):
         expect(user.page.locator("#banner")).to_have_text(
             re.compile("Connection lost|Cannot reach")
