@@ -3,6 +3,7 @@ context, so its own sessionStorage), with the browser console collected for asse
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -50,6 +51,7 @@ class ChatPage:
     base_url: str
     console: list[ConsoleEntry] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    frames_sent: list[str] = field(default_factory=list)  # WebSocket frames the page sent
     username: str = ""
 
     @classmethod
@@ -59,6 +61,7 @@ class ChatPage:
         page.on("console", chat._on_console)
         page.on("pageerror", lambda exc: chat._record("pageerror", str(exc)))
         page.on("dialog", chat._on_dialog)
+        page.on("websocket", lambda ws: ws.on("framesent", chat._on_frame))
         page.goto(chat.base_url + "/")
         return chat
 
@@ -68,6 +71,10 @@ class ChatPage:
 
     def _record(self, kind: str, text: str) -> None:
         self.console.append(ConsoleEntry(kind, text, time.monotonic()))
+
+    def _on_frame(self, payload) -> None:
+        if isinstance(payload, str):
+            self.frames_sent.append(payload)
 
     def _on_dialog(self, dialog) -> None:
         self.dialogs.append(dialog.message)
@@ -97,6 +104,27 @@ class ChatPage:
 
     def connected(self) -> None:
         expect(self.page.locator("body")).to_have_attribute("data-connection", "online")
+
+    def on_websocket(self, timeout: float = 15) -> None:
+        """Wait for the Engine.IO upgrade. Polled with ``evaluate`` (CDP): ``wait_for_function``
+        would evaluate a string in the page, which the page's CSP refuses (no unsafe-eval)."""
+        deadline = time.monotonic() + timeout
+        script = "() => window.__parley?.chat?.io?.engine?.transport?.name"
+        while (transport := self.page.evaluate(script)) != "websocket":
+            assert time.monotonic() < deadline, f"still on {transport} after {timeout}s"
+            time.sleep(0.1)
+
+    def sent_messages(self, text: str) -> list[dict]:
+        """The ``chat:message`` payloads with this text the page sent over its WebSocket."""
+        out = []
+        for frame in self.frames_sent:
+            start = frame.find("[")
+            if not frame.startswith("42/chat,") or start < 0:
+                continue
+            event = json.loads(frame[start:])
+            if event[0] == "chat:message" and event[1].get("text") == text:
+                out.append(event[1])
+        return out
 
     # --- rooms and messages -----------------------------------------------------------------
 

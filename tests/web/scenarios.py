@@ -27,9 +27,7 @@ def two_users_chat(new_user: NewUser, base_url: str) -> tuple[ChatPage, ChatPage
 
     # the CSP (connect-src 'self') lets the page upgrade to WebSocket, also through nginx
     for user in (alice, bob):
-        user.page.wait_for_function(
-            "window.__parley.chat.io.engine.transport.name === 'websocket'", timeout=15_000
-        )
+        user.on_websocket()
 
     # presence: each sees the other online
     expect(alice.online(bob.username)).to_be_visible()

@@ -210,6 +210,7 @@ def test_file_errors_are_explained(web_gateway, new_user):
 def test_rate_limit_keeps_the_message_for_a_retry(web_gateway, new_user):
     user = new_user(web_gateway.url).register(unique("rl"))
     user.join(unique("fast-"))
+    user.on_websocket()  # so every attempt is a frame the test can read
     texts = [f"quick message {i}" for i in range(9)]  # the limit is 8 per 4 s
     for text in texts:
         user.send(text)
@@ -222,6 +223,9 @@ def test_rate_limit_keeps_the_message_for_a_retry(web_gateway, new_user):
     failed.get_by_role("button", name="Retry").click()
     user.expect_texts(texts)
     expect(user.page.locator(".msg[data-cmid]")).to_have_count(0)
+    attempts = user.sent_messages("quick message 8")
+    assert len(attempts) == 2, attempts  # refused, then the retry
+    assert attempts[0]["clientMsgId"] == attempts[1]["clientMsgId"]  # the same clientMsgId
     assert_no_duplicates(user)
     assert user.errors() == []
 
