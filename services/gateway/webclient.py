@@ -19,7 +19,7 @@ from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.routing import BaseRoute, Mount, Route, Router, request_response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -115,16 +115,6 @@ def webclient_routes(settings: Settings) -> list[BaseRoute]:
         Mount("/", app=StaticFiles(directory=WEB_DIR)),
     ]
     return [
-        Route("/", SafeHeaders(_endpoint_app(page)), methods=["GET", "HEAD"]),
+        Route("/", SafeHeaders(request_response(page)), methods=["GET", "HEAD"]),
         Mount(PREFIX, app=SafeHeaders(Router(routes=files)), name="web"),
     ]
-
-
-def _endpoint_app(endpoint) -> ASGIApp:
-    """A request/response function as a plain ASGI app (so ``SafeHeaders`` can wrap it)."""
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await endpoint(Request(scope, receive))
-        await response(scope, receive, send)
-
-    return app

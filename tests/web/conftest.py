@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -121,7 +122,11 @@ class WebGateway:
 
     def start(self) -> WebGateway:
         self.service = Service("gateway", "web-single", self.env, port=self.port)
-        self.service.start().wait_ready()
+        try:
+            self.service.start().wait_ready()
+        except BaseException:
+            self.service.stop()  # never leave a half-started process behind
+            raise
         return self
 
     def stop(self) -> None:
@@ -132,6 +137,11 @@ class WebGateway:
 @pytest.fixture(scope="session")
 def web_gateway(tmp_path_factory) -> Iterator[WebGateway]:
     folder = tmp_path_factory.mktemp("web-single")
+    # The three SQLite stores of a fresh database race to switch it to WAL, which does not
+    # wait for the lock ("database is locked"), and the start retry then finds its executor
+    # shut down (reported to the lead). A database already in WAL mode avoids the race.
+    with contextlib.closing(sqlite3.connect(folder / "parley.db")) as db:
+        db.execute("PRAGMA journal_mode=WAL")
     port = int(os.environ.get("PARLEY_WEB_TEST_PORT", "0")) or free_port()
     env = {
         "PARLEY_MODE": "single",
