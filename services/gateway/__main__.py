@@ -16,6 +16,7 @@ from .drain import DrainingServer
 def banner(settings: Settings) -> str:
     url = f"http://{settings.host}:{settings.port}"
     lines = [
+        f"Web client: {url}/   (open it in a browser; register two users in two windows)",
         f"Parley gateway ({settings.mode} mode) on {url}",
         f"  Socket.IO: {url}/socket.io/  namespaces /chat /notifications /admin",
         f"  HTTP:      POST {url}/auth/register  POST {url}/auth/login  GET {url}/files/<id>",

@@ -31,6 +31,7 @@ from .heartbeat import PodHeartbeat
 from .notifications import NotificationsNamespace
 from .runtime import Runtime
 from .sio_server import ParleyServer
+from .webclient import webclient_routes
 
 log = logging.getLogger("parley.gateway")
 # Cassandra down costs history, registration and files, but chat still flows (Kafka takes the
@@ -93,7 +94,8 @@ class Gateway:
                 self.chat.cipher,
                 self.parts.revocations,
             )
-            + ui_routes(settings),
+            + ui_routes(settings)
+            + webclient_routes(settings),
             lifespan=self._lifespan,
             middleware=[Middleware(metrics.HttpMetrics)],
         )
