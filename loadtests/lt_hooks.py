@@ -1,0 +1,186 @@
+"""Run-level wiring: the missing-delivery sweeper, delivery counts across workers, the verdict.
+
+- Every process with users (a worker, or a local run) sweeps its delivery books once a second
+  and records each missing delivery as a ``deliver`` / ``chat:message [missing]`` failure;
+  at the end of the run every pending message is decided.
+- Workers add their delivery counts (deltas) to each stats report; the master sums them, so a
+  distributed run reports one delivery ratio.
+- The master (or the local runner) writes ``<csv prefix>_parley.json`` (counts, ratio,
+  verdict) and sets the exit code: 1 when the failure ratio or the delivery ratio is out of
+  bounds, 3 when a latency threshold is exceeded, else 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from collections import Counter
+
+import gevent
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+from lt_config import LoadConfig, parse_thresholds
+from lt_delivery import delivery_ratio
+from lt_user import CONFIG, TRACKER, AckError, worker_index
+
+log = logging.getLogger("parley.loadtest")
+TOTALS: Counter[str] = Counter()  # what this process reports: its own, or the workers' sum
+OWN: Counter[str] = Counter()  # what this process measured itself (requests by name)
+_sweeper: list[gevent.Greenlet] = []
+
+
+def _record_missing(environment, missing: list[tuple[str, int]]) -> None:
+    for _room, count in missing:
+        for _ in range(count):
+            environment.events.request.fire(
+                request_type="deliver",
+                name="chat:message [missing]",
+                response_time=0,
+                response_length=0,
+                exception=AckError("missing"),
+                context={},
+            )
+
+
+def _sweep_forever(environment) -> None:
+    while True:
+        gevent.sleep(1.0)
+        found = TRACKER.sweep(time.time() * 1000, CONFIG.delivery_timeout_s * 1000)
+        _record_missing(environment, found)
+
+
+@events.test_start.add_listener
+def _start(environment, **_kw) -> None:
+    if not isinstance(environment.runner, MasterRunner) and not _sweeper:
+        _sweeper.append(gevent.spawn(_sweep_forever, environment))
+
+
+@events.test_stop.add_listener
+def _stop(environment, **_kw) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        return
+    for g in _sweeper:
+        g.kill(block=False)
+    _sweeper.clear()
+    _record_missing(environment, TRACKER.finish_all())
+
+
+@events.request.add_listener
+def _own(request_type, name, exception=None, **_kw) -> None:
+    OWN[f"{request_type} {name}{' (failed)' if exception else ''}"] += 1
+
+
+@events.report_to_master.add_listener
+def _report(client_id, data, **_kw) -> None:
+    delta = TRACKER.take()
+    TOTALS.update(delta)
+    data["parley"] = delta
+
+
+@events.worker_report.add_listener
+def _worker_report(client_id, data, **_kw) -> None:
+    TOTALS.update(data.get("parley") or {})
+
+
+def verdict(config: LoadConfig, counts: dict[str, int], stats) -> tuple[int, list[str]]:
+    """(exit code, what was out of bounds). ``stats`` is locust's ``RequestStats``."""
+    problems: list[str] = []
+    code = 0
+    total = stats.total
+    if total.num_requests and total.num_failures / total.num_requests > config.max_fail_ratio:
+        problems.append(
+            f"failures: {total.num_failures} of {total.num_requests} requests "
+            f"(allowed ratio {config.max_fail_ratio})"
+        )
+        code = 1
+    ratio = delivery_ratio(counts)
+    if ratio is not None and ratio < config.min_delivery_ratio:
+        problems.append(f"delivery ratio {ratio:.6f} < {config.min_delivery_ratio}")
+        code = 1
+    for kind, name, pct, limit in parse_thresholds(config.thresholds):
+        for entry in stats.entries.values():
+            if entry.method != kind or "[" in entry.name or not entry.num_requests:
+                continue
+            if name not in ("*", entry.name):
+                continue
+            value = entry.get_response_time_percentile(pct / 100)
+            if value > limit:
+                problems.append(f"{kind} {entry.name} p{pct:g} = {value:.0f} ms > {limit:g} ms")
+                code = code or 3
+    return code, problems
+
+
+@events.quitting.add_listener
+def _quitting(environment, **_kw) -> None:
+    runner = environment.runner
+    options = environment.parsed_options
+    prefix = getattr(options, "csv_prefix", None) if options else None
+    if isinstance(runner, WorkerRunner):
+        if CONFIG.worker_stats_dir:
+            _write(
+                os.path.join(CONFIG.worker_stats_dir, f"worker-{worker_index(environment)}.json"),
+                {"requests": dict(OWN), "parley": dict(TOTALS)},
+            )
+        return
+    if not isinstance(runner, MasterRunner):
+        TOTALS.update(TRACKER.take())
+    counts = dict(TOTALS)
+    code, problems = verdict(CONFIG, counts, environment.stats)
+    for p in problems:
+        log.error("threshold: %s", p)
+    environment.process_exit_code = code
+    if prefix:
+        _write(
+            f"{prefix}_parley.json",
+            {
+                "counts": counts,
+                "delivery_ratio": delivery_ratio(counts),
+                "exit_code": code,
+                "problems": problems,
+                "thresholds": CONFIG.thresholds,
+                "max_fail_ratio": CONFIG.max_fail_ratio,
+                "min_delivery_ratio": CONFIG.min_delivery_ratio,
+                "host": environment.host,
+                "users": getattr(options, "num_users", None),
+                "spawn_rate": getattr(options, "spawn_rate", None),
+                "run_time": getattr(options, "run_time", None),
+                "workers": getattr(runner, "worker_count", 0)
+                if isinstance(runner, MasterRunner)
+                else 0,
+                "user_classes": sorted(runner.user_classes_count or {})
+                if hasattr(runner, "user_classes_count")
+                else [],
+                "machine": _machine(),
+            },
+        )
+
+
+def _machine() -> dict[str, object]:
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            mem_kb = int(f.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        mem_kb = 0
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _write(path: str, data: dict) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
