@@ -8,7 +8,7 @@ run by weight (the *mixed* scenario).
 Settings are ``PARLEY_LT_*`` environment variables (``lt_config.py``; README "Load testing").
 """
 
-from lt_hooks import verdict  # noqa: F401  (registers the run-level event listeners)
+import lt_hooks  # noqa: F401  (registers the run-level event listeners)
 from lt_scenarios import ChattyUser, FanoutUser, HistoryUser, PresenceUser, StormUser
 
 __all__ = ["ChattyUser", "FanoutUser", "HistoryUser", "PresenceUser", "StormUser"]

@@ -154,7 +154,9 @@ class DeliveryTracker:
             self.counts["resync_truncated"] += 1
             return 0
         gap = sum(
-            1 for mid, at in self.acked_ids[room] if mid > since and at <= requested_ms and mid not in ids
+            1
+            for mid, at in self.acked_ids[room]
+            if mid > since and at <= requested_ms and mid not in ids
         )
         self.counts["resync_missing"] += gap
         return gap

@@ -22,15 +22,15 @@ from collections import Counter
 import gevent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
-
-from lt_config import LoadConfig, parse_thresholds
 from lt_delivery import delivery_ratio
 from lt_user import CONFIG, TRACKER, AckError, worker_index
+from lt_verdict import verdict
 
 log = logging.getLogger("parley.loadtest")
 TOTALS: Counter[str] = Counter()  # what this process reports: its own, or the workers' sum
 OWN: Counter[str] = Counter()  # what this process measured itself (requests by name)
 _sweeper: list[gevent.Greenlet] = []
+_reporters: set[str] = set()  # master: the workers that sent stats
 
 
 def _record_missing(environment, missing: list[tuple[str, int]]) -> None:
@@ -83,35 +83,8 @@ def _report(client_id, data, **_kw) -> None:
 
 @events.worker_report.add_listener
 def _worker_report(client_id, data, **_kw) -> None:
+    _reporters.add(client_id)
     TOTALS.update(data.get("parley") or {})
-
-
-def verdict(config: LoadConfig, counts: dict[str, int], stats) -> tuple[int, list[str]]:
-    """(exit code, what was out of bounds). ``stats`` is locust's ``RequestStats``."""
-    problems: list[str] = []
-    code = 0
-    total = stats.total
-    if total.num_requests and total.num_failures / total.num_requests > config.max_fail_ratio:
-        problems.append(
-            f"failures: {total.num_failures} of {total.num_requests} requests "
-            f"(allowed ratio {config.max_fail_ratio})"
-        )
-        code = 1
-    ratio = delivery_ratio(counts)
-    if ratio is not None and ratio < config.min_delivery_ratio:
-        problems.append(f"delivery ratio {ratio:.6f} < {config.min_delivery_ratio}")
-        code = 1
-    for kind, name, pct, limit in parse_thresholds(config.thresholds):
-        for entry in stats.entries.values():
-            if entry.method != kind or "[" in entry.name or not entry.num_requests:
-                continue
-            if name not in ("*", entry.name):
-                continue
-            value = entry.get_response_time_percentile(pct / 100)
-            if value > limit:
-                problems.append(f"{kind} {entry.name} p{pct:g} = {value:.0f} ms > {limit:g} ms")
-                code = code or 3
-    return code, problems
 
 
 @events.quitting.add_listener
@@ -148,9 +121,7 @@ def _quitting(environment, **_kw) -> None:
                 "users": getattr(options, "num_users", None),
                 "spawn_rate": getattr(options, "spawn_rate", None),
                 "run_time": getattr(options, "run_time", None),
-                "workers": getattr(runner, "worker_count", 0)
-                if isinstance(runner, MasterRunner)
-                else 0,
+                "workers": len(_reporters),
                 "user_classes": sorted(runner.user_classes_count or {})
                 if hasattr(runner, "user_classes_count")
                 else [],
@@ -163,7 +134,9 @@ def _machine() -> dict[str, object]:
     model = ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+            model = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), ""
+            )
     except OSError:
         pass
     try:

@@ -12,7 +12,6 @@ import time
 
 import gevent
 from locust import between, constant, task
-
 from lt_user import CONFIG, TRACKER, ParleyUser, room_name
 
 

@@ -30,7 +30,6 @@ import gevent
 import gevent.event
 import socketio
 from locust.contrib.socketio import SocketIOUser
-
 from lt_auth import new_username, register_and_login, token_from_file
 from lt_config import LoadConfig
 from lt_delivery import DeliveryTracker

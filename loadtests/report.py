@@ -114,9 +114,11 @@ def summary(out: Path) -> str:
     stats = read_csv(out / "locust_stats.csv")
     failures = read_csv(out / "locust_failures.csv")
     series, users = history(read_csv(out / "locust_stats_history.csv"))
-    meta = json.loads((out / "locust_parley.json").read_text()) if (
-        out / "locust_parley.json"
-    ).exists() else {}
+    meta = (
+        json.loads((out / "locust_parley.json").read_text())
+        if (out / "locust_parley.json").exists()
+        else {}
+    )
     counts = meta.get("counts", {})
     images = write_plots(out, series, users)
     by = {(r["Type"], r["Name"]): r for r in stats}

@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         from tokens import mint
 
         tokens = out / "tokens.txt"
-        tokens.write_text("".join(t + "\n" for t in mint(args.mint, secret, "lt" + stamp[-6:], 86400)))
+        tokens.write_text(
+            "".join(t + "\n" for t in mint(args.mint, secret, "lt" + stamp[-6:], 86400))
+        )
         env["PARLEY_LT_TOKENS_FILE"] = str(tokens)
     prefix = str(out / "locust")
     base = [sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py")]

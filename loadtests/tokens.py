@@ -1,11 +1,11 @@
 """Make a token list for a load test (one JWT per line), for ``PARLEY_LT_TOKENS_FILE``.
 
-    python loadtests/tokens.py mint 500 --secret "$PARLEY_JWT_SECRET" > tokens.txt
-        HS256 tokens signed with the deployment's secret (a test or staging deployment
-        whose secret you hold): no accounts are created, nothing is rate limited.
-    python loadtests/tokens.py register 500 --host https://chat.example.com > tokens.txt
-        real accounts through POST /auth/register + /auth/login, paced by the server's
-        Retry-After when it answers 429 (registrations are limited per client IP).
+python loadtests/tokens.py mint 500 --secret "$PARLEY_JWT_SECRET" > tokens.txt
+    HS256 tokens signed with the deployment's secret (a test or staging deployment
+    whose secret you hold): no accounts are created, nothing is rate limited.
+python loadtests/tokens.py register 500 --host https://chat.example.com > tokens.txt
+    real accounts through POST /auth/register + /auth/login, paced by the server's
+    Retry-After when it answers 429 (registrations are limited per client IP).
 """
 
 from __future__ import annotations
