@@ -83,12 +83,19 @@ def kafkaless_gateway(make_up_stack):
 
 
 @pytest.fixture(scope="session")
-def load(make_up_stack, locust_python, kafkaless_gateway, tmp_path_factory):
-    """Run ``loadtests/run.py`` against the stack: ``load(scenario, users, seconds, ...)``."""
-    base = tmp_path_factory.mktemp("loadtests")
-    tokens = base / "tokens.txt"
+def lt_tokens(make_up_stack, tmp_path_factory) -> Path:
+    """40 tokens for the stack's users (a token list, as for large runs)."""
+    tokens = tmp_path_factory.mktemp("tokens") / "tokens.txt"
     run_id = uuid.uuid4().hex[:6]
     tokens.write_text("".join(make_up_stack.token(f"lt{run_id}u{i}") + "\n" for i in range(40)))
+    return tokens
+
+
+@pytest.fixture(scope="session")
+def load(make_up_stack, locust_python, kafkaless_gateway, lt_tokens, tmp_path_factory):
+    """Run ``loadtests/run.py`` against the stack: ``load(scenario, users, seconds, ...)``."""
+    base = tmp_path_factory.mktemp("loadtests")
+    tokens = lt_tokens
 
     def run(
         scenario: str,
@@ -120,7 +127,7 @@ def load(make_up_stack, locust_python, kafkaless_gateway, tmp_path_factory):
                 "-t",
                 f"{seconds}s",
                 "--stop-timeout",
-                "3",
+                "1",
                 "--out",
                 str(out),
                 *args,
