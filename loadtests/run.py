@@ -41,7 +41,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", help="report folder (default loadtests/reports/<timestamp>-<scenario>)")
     p.add_argument("--processes", type=int, default=0, help="locust --processes N")
     p.add_argument("--workers", type=int, default=0, help="explicit master + N --worker processes")
-    p.add_argument("--master-port", type=int, default=15557, help="with --workers")
+    p.add_argument("--master-port", type=int, default=5557, help="with --workers")
     p.add_argument("--mint", type=int, default=0, help="mint N tokens with $PARLEY_JWT_SECRET")
     p.add_argument("--stop-timeout", default="5")
     p.add_argument("locust_args", nargs="*", help="passed to locust after --")
