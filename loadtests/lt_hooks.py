@@ -53,8 +53,14 @@ def _sweep_forever(environment) -> None:
         _record_missing(environment, found)
 
 
+_load_at_start: list[float] = []
+_cpu_reported = [time.process_time()]
+
+
 @events.test_start.add_listener
 def _start(environment, **_kw) -> None:
+    _load_at_start[:] = [os.getloadavg()[0]]
+    _cpu_reported[0] = time.process_time()  # count the run, not the imports before it
     if not isinstance(environment.runner, MasterRunner) and not _sweeper:
         _sweeper.append(gevent.spawn(_sweep_forever, environment))
 
@@ -74,9 +80,18 @@ def _own(request_type, name, exception=None, **_kw) -> None:
     OWN[f"{request_type} {name}{' (failed)' if exception else ''}"] += 1
 
 
+def _cpu_ms() -> int:
+    """CPU this process spent since it last reported (user + system, all greenlets)."""
+    now = time.process_time()
+    spent, _cpu_reported[0] = now - _cpu_reported[0], now
+    return int(spent * 1000)
+
+
 @events.report_to_master.add_listener
 def _report(client_id, data, **_kw) -> None:
     delta = TRACKER.take()
+    if _load_at_start:  # the run has started on this worker
+        delta["generator_cpu_ms"] = _cpu_ms()
     TOTALS.update(delta)
     data["parley"] = delta
 
@@ -101,6 +116,7 @@ def _quitting(environment, **_kw) -> None:
         return
     if not isinstance(runner, MasterRunner):
         TOTALS.update(TRACKER.take())
+        TOTALS["generator_cpu_ms"] += _cpu_ms()
     counts = dict(TOTALS)
     code, problems = verdict(CONFIG, counts, environment.stats)
     for p in problems:
@@ -126,6 +142,10 @@ def _quitting(environment, **_kw) -> None:
                 if hasattr(runner, "user_classes_count")
                 else [],
                 "machine": _machine(),
+                "load_average_1m": {
+                    "start": round(_load_at_start[0], 2) if _load_at_start else None,
+                    "end": round(os.getloadavg()[0], 2),
+                },
             },
         )
 

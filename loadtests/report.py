@@ -126,6 +126,8 @@ def summary(out: Path) -> str:
     ack = by.get(("ack", "chat:message"), {})
     total = by.get(("", "Aggregated"), {})
     machine = meta.get("machine", {})
+    load = meta.get("load_average_1m", {})
+    cpu, delivered = counts.get("generator_cpu_ms", 0), counts.get("delivered", 0)
     ratio = meta.get("delivery_ratio")
     verdict = "pass" if meta.get("exit_code") == 0 else f"FAIL (exit code {meta.get('exit_code')})"
     lines = [
@@ -136,7 +138,8 @@ def summary(out: Path) -> str:
         f"- Users: {meta.get('users')}, spawn rate {meta.get('spawn_rate')}/s, "
         f"run time {meta.get('run_time')} s, locust workers: {meta.get('workers') or 'local'}",
         f"- Machine: {machine.get('cpus')} CPUs ({machine.get('cpu_model')}), "
-        f"{machine.get('memory_gib')} GiB, Python {machine.get('python')}",
+        f"{machine.get('memory_gib')} GiB, Python {machine.get('python')}; load average "
+        f"(1 min) {load.get('start')} at the start, {load.get('end')} at the end",
         "",
         "## Key figures",
         "",
@@ -156,6 +159,8 @@ def summary(out: Path) -> str:
         f"| resyncs (messages, gaps, truncated) | {counts.get('resyncs', 0)} "
         f"({counts.get('resync_messages', 0)}, {counts.get('resync_missing', 0)}, "
         f"{counts.get('resync_truncated', 0)}) |",
+        f"| load generator CPU (locust users' processes) | {cpu / 1000:,.1f} s"
+        + (f", {cpu / delivered * 1000:,.0f} ms per 1,000 deliveries |" if delivered else " |"),
         f"| requests / failures (all types) | {fmt(total.get('Request Count'))} / "
         f"{fmt(total.get('Failure Count'))} |",
         "",
