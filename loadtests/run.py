@@ -41,7 +41,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", help="report folder (default loadtests/reports/<timestamp>-<scenario>)")
     p.add_argument("--processes", type=int, default=0, help="locust --processes N")
     p.add_argument("--workers", type=int, default=0, help="explicit master + N --worker processes")
-    p.add_argument("--master-port", type=int, default=5557, help="with --workers")
+    p.add_argument("--master-port", type=int, default=5557, help="with --workers / --processes")
     p.add_argument("--mint", type=int, default=0, help="mint N tokens with $PARLEY_JWT_SECRET")
     p.add_argument("--stop-timeout", default="5")
     p.add_argument("locust_args", nargs="*", help="passed to locust after --")
@@ -96,15 +96,15 @@ def main(argv: list[str] | None = None) -> int:
         *args.locust_args,
     ]
     worker_procs: list[subprocess.Popen] = []
+    bind = ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(args.master_port)]
     if args.processes:
-        master += ["--processes", str(args.processes)]
+        # the forked workers dial --master-host/--master-port; the master listens on bind
+        port = ["--master-host", "127.0.0.1", "--master-port", str(args.master_port)]
+        master += ["--processes", str(args.processes), *bind, *port]
     elif args.workers:
         master += [
             "--master",
-            "--master-bind-host",
-            "127.0.0.1",
-            "--master-bind-port",
-            str(args.master_port),
+            *bind,
             "--expect-workers",
             str(args.workers),
             "--expect-workers-max-wait",
