@@ -65,9 +65,15 @@ def main(argv: list[str] | None = None) -> int:
         from tokens import mint
 
         tokens = out / "tokens.txt"
-        tokens.write_text(
-            "".join(t + "\n" for t in mint(args.mint, secret, "lt" + stamp[-6:], 86400))
+        minted = mint(
+            args.mint,
+            secret,
+            "lt" + stamp[-6:],
+            86400,
+            env.get("PARLEY_JWT_AUDIENCE", ""),
+            env.get("PARLEY_JWT_ISSUER", ""),
         )
+        tokens.write_text("".join(t + "\n" for t in minted))
         env["PARLEY_LT_TOKENS_FILE"] = str(tokens)
     prefix = str(out / "locust")
     base = [sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py")]

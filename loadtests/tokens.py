@@ -19,11 +19,17 @@ import jwt
 import requests
 
 
-def mint(count: int, secret: str, prefix: str, ttl: int) -> list[str]:
+def mint(
+    count: int, secret: str, prefix: str, ttl: int, audience: str = "", issuer: str = ""
+) -> list[str]:
+    """HS256 tokens as Parley issues them (``sub``, ``username``, ``iat``, ``exp``; ``aud`` and
+    ``iss`` when the deployment checks them: PARLEY_JWT_AUDIENCE / PARLEY_JWT_ISSUER)."""
     now = int(time.time())
+    extra = {k: v for k, v in (("aud", audience), ("iss", issuer)) if v}
     return [
         jwt.encode(
-            {"sub": f"{prefix}{i}", "username": f"{prefix}{i}", "iat": now, "exp": now + ttl},
+            {"sub": f"{prefix}{i}", "username": f"{prefix}{i}", "iat": now, "exp": now + ttl}
+            | extra,
             secret,
             algorithm="HS256",
         )
@@ -56,13 +62,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("count", type=int)
     p.add_argument("--secret", help="mint: the HS256 secret (PARLEY_JWT_SECRET)")
     p.add_argument("--ttl", type=int, default=86400, help="mint: lifetime in seconds")
+    p.add_argument("--audience", default="", help="mint: aud claim (PARLEY_JWT_AUDIENCE)")
+    p.add_argument("--issuer", default="", help="mint: iss claim (PARLEY_JWT_ISSUER)")
     p.add_argument("--host", help="register: the deployment's base URL")
     p.add_argument("--prefix", default="lt" + uuid.uuid4().hex[:6], help="user name prefix")
     args = p.parse_args(argv)
     if args.how == "mint":
         if not args.secret or len(args.secret.encode()) < 32:
             p.error("mint needs --secret of at least 32 bytes")
-        tokens = mint(args.count, args.secret, args.prefix, args.ttl)
+        tokens = mint(args.count, args.secret, args.prefix, args.ttl, args.audience, args.issuer)
     else:
         if not args.host:
             p.error("register needs --host")
