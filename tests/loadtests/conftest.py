@@ -66,12 +66,14 @@ def locust_python() -> str:
 
 @pytest.fixture(scope="session")
 def kafkaless_gateway(make_up_stack):
-    """A third gateway of the stack whose Kafka is a closed port. Started here, at the first
-    load test, because it spends 10 s waiting for Kafka before it serves (the negative test
-    runs last and finds it up)."""
+    """A gateway on the stack's engines and secret whose Kafka is a closed port, with its own
+    Redis prefix so the stack's presence and admin stats never see it. Started here, at the
+    first load test, because it waits 10 s for Kafka before it serves (the negative test runs
+    after others and finds it up)."""
     env = {
         **make_up_stack.env,
         "PARLEY_MODE": "cluster",
+        "PARLEY_REDIS_PREFIX": f"ltk{uuid.uuid4().hex[:6]}:",
         "PARLEY_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
         "PARLEY_KAFKA_SEND_TIMEOUT_SECONDS": "1",
     }
