@@ -4,7 +4,8 @@
   and records each missing delivery as a ``deliver`` / ``chat:message [missing]`` failure;
   at the end of the run every pending message is decided.
 - Workers add their delivery counts (deltas) to each stats report; the master sums them, so a
-  distributed run reports one delivery ratio.
+  distributed run reports one delivery ratio. When the run ends the master asks every worker
+  to stop and send its final report, and waits for them (up to 20 s) before it quits.
 - The master (or the local runner) writes ``<csv prefix>_parley.json`` (counts, ratio,
   verdict) and sets the exit code: 1 when the failure ratio or the delivery ratio is out of
   bounds, 3 when a latency threshold is exceeded, else 0.
@@ -65,9 +66,46 @@ def _start(environment, **_kw) -> None:
         _sweeper.append(gevent.spawn(_sweep_forever, environment))
 
 
+_finished_workers: set[str] = set()
+
+
+@events.init.add_listener
+def _init(environment, **_kw) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        runner.register_message("parley_final_done", _final_done)
+    elif isinstance(runner, WorkerRunner):
+        runner.register_message("parley_final", _final_on_worker)
+
+
+def _final_on_worker(environment, msg, **_kw) -> None:
+    """The master is about to quit: stop the users, close the books and send everything now
+    (locust gives a worker's last report after ``quit`` only half a second)."""
+    runner = environment.runner
+    runner.stop()  # fires test_stop: pending messages decided, missing ones recorded
+    runner._send_stats()  # stats + delivery counts, ahead of the reply below
+    runner.send_message("parley_final_done")
+
+
+def _final_done(environment, msg, **_kw) -> None:
+    _finished_workers.add(msg.node_id)
+
+
+def _collect_finals(runner: MasterRunner, timeout_s: float = 20.0) -> None:
+    workers = {c.id for c in runner.clients.all}
+    for worker in workers:
+        runner.send_message("parley_final", None, client_id=worker)
+    deadline = time.monotonic() + timeout_s
+    while not workers <= _finished_workers and time.monotonic() < deadline:
+        gevent.sleep(0.1)
+    if not workers <= _finished_workers:
+        log.warning("no final report from %d worker(s)", len(workers - _finished_workers))
+
+
 @events.test_stop.add_listener
 def _stop(environment, **_kw) -> None:
     if isinstance(environment.runner, MasterRunner):
+        _collect_finals(environment.runner)
         return
     for g in _sweeper:
         g.kill(block=False)
