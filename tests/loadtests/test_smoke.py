@@ -29,8 +29,8 @@ SCENARIOS = {
         {
             "PARLEY_LT_AUTH": "register",
             "PARLEY_LT_HISTORY_ROOMS": "1",
-            "PARLEY_LT_HISTORY_SEED": "8",
-            "PARLEY_LT_HISTORY_PAGE": "3",
+            "PARLEY_LT_HISTORY_SEED": "5",
+            "PARLEY_LT_HISTORY_PAGE": "2",
         },
     ),
     "presence": (6, {"PARLEY_LT_PRESENCE_STAY": "1-3", "PARLEY_LT_PRESENCE_AWAY": "0.3-1"}),
