@@ -23,6 +23,7 @@ from collections import Counter
 import gevent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
+from locust.stats import StatsError
 from lt_delivery import delivery_ratio
 from lt_user import CONFIG, TRACKER, AckError, worker_index
 from lt_verdict import verdict
@@ -179,6 +180,7 @@ def _quitting(environment, **_kw) -> None:
                 "user_classes": sorted(runner.user_classes_count or {})
                 if hasattr(runner, "user_classes_count")
                 else [],
+                "stats": _final_stats(environment.stats),
                 "machine": _machine(),
                 "load_average_1m": {
                     "start": round(_load_at_start[0], 2) if _load_at_start else None,
@@ -186,6 +188,39 @@ def _quitting(environment, **_kw) -> None:
                 },
             },
         )
+
+
+def _entry(e) -> dict[str, object]:
+    pct = e.get_response_time_percentile
+    return {
+        "type": e.method or "",
+        "name": e.name,
+        "requests": e.num_requests,
+        "failures": e.num_failures,
+        "p50": pct(0.5) if e.num_requests else None,
+        "p95": pct(0.95) if e.num_requests else None,
+        "p99": pct(0.99) if e.num_requests else None,
+        "max": e.max_response_time if e.num_requests else None,
+        "per_s": round(e.total_rps, 3),
+    }
+
+
+def _final_stats(stats) -> dict[str, object]:
+    """The final numbers, the ones the verdict used (the CSVs are written once a second, so
+    their last rows can miss the last requests of users stopping)."""
+    return {
+        "entries": [_entry(e) for e in sorted(stats.entries.values(), key=lambda e: e.name)],
+        "total": _entry(stats.total),
+        "errors": [
+            {
+                "type": err.method,
+                "name": err.name,
+                "error": StatsError.parse_error(err.error),
+                "count": err.occurrences,
+            }
+            for err in stats.errors.values()
+        ],
+    }
 
 
 def _machine() -> dict[str, object]:

@@ -2,10 +2,11 @@
 
     python loadtests/report.py loadtests/reports/<run>
 
-Reads ``locust_stats.csv``, ``locust_stats_history.csv`` (``--csv-full-history``: one row per
-name and second, percentiles over locust's rolling window), ``locust_failures.csv`` and
-``locust_parley.json``; writes ``users.png``, ``messages.png``, ``deliveries.png``,
-``latency.png`` and ``summary.md`` beside them.
+Reads ``locust_parley.json`` (counts, verdict and the final stats; ``locust_stats.csv`` and
+``locust_failures.csv`` when it has none) and ``locust_stats_history.csv``
+(``--csv-full-history``: one row per name and second, percentiles over locust's rolling
+window); writes ``users.png``, ``messages.png``, ``deliveries.png``, ``latency.png`` and
+``summary.md`` beside them.
 """
 
 from __future__ import annotations
@@ -110,15 +111,44 @@ def write_plots(out: Path, series: dict, users: list) -> list[str]:
     return ["users.png", "messages.png", "deliveries.png", "latency.png"]
 
 
+def final_rows(meta: dict) -> tuple[list[dict[str, str]], list[dict[str, str]]] | None:
+    """The final stats the run's verdict used (``locust_parley.json``), shaped as CSV rows."""
+    final = meta.get("stats")
+    if not final:
+        return None
+
+    def row(e: dict) -> dict[str, str]:
+        return {
+            "Type": e["type"],
+            "Name": e["name"],
+            "Request Count": str(e["requests"]),
+            "Failure Count": str(e["failures"]),
+            "50%": str(e["p50"]),
+            "95%": str(e["p95"]),
+            "99%": str(e["p99"]),
+            "Max Response Time": str(e["max"]),
+            "Requests/s": str(e["per_s"]),
+        }
+
+    stats = [row(e) for e in final["entries"]] + [{**row(final["total"]), "Name": "Aggregated"}]
+    failures = [
+        {"Method": f["type"], "Name": f["name"], "Error": f["error"], "Occurrences": f["count"]}
+        for f in final["errors"]
+    ]
+    return stats, failures
+
+
 def summary(out: Path) -> str:
-    stats = read_csv(out / "locust_stats.csv")
-    failures = read_csv(out / "locust_failures.csv")
-    series, users = history(read_csv(out / "locust_stats_history.csv"))
     meta = (
         json.loads((out / "locust_parley.json").read_text())
         if (out / "locust_parley.json").exists()
         else {}
     )
+    stats, failures = final_rows(meta) or (
+        read_csv(out / "locust_stats.csv"),
+        read_csv(out / "locust_failures.csv"),
+    )
+    series, users = history(read_csv(out / "locust_stats_history.csv"))
     counts = meta.get("counts", {})
     images = write_plots(out, series, users)
     by = {(r["Type"], r["Name"]): r for r in stats}
