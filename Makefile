@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 
 .PHONY: help run token test test-unit deps infra-up up down restart status lint migrate bench dashboards
 .PHONY: tools helm-lint k8s-render chart-readme test-deploy
+.PHONY: loadtest loadtest-cluster
 
 help:
 	@echo "make run            single-node Parley on http://127.0.0.1:8000 (nothing to install)"
@@ -21,6 +22,8 @@ help:
 	@echo "make helm-lint      helm lint --strict the chart with every ci/ value set"
 	@echo "make k8s-render     re-render deploy/k8s from the chart (commit the result)"
 	@echo "make test-deploy    the deploy layer alone: chart, manifests, a real API server"
+	@echo "make loadtest       locust against make run (or HOST=...): SCENARIO USERS RATE TIME TOKENS"
+	@echo "make loadtest-cluster  locust, 1 master + WORKERS workers, against make up's nginx"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,8 +72,8 @@ bench: $(STAMP)
 	@bash bench/run.sh
 
 lint: deps
-	@$(VENV)/bin/ruff check services tests bench deploy
-	@$(VENV)/bin/ruff format --check services tests bench deploy
+	@$(VENV)/bin/ruff check services tests bench deploy loadtests
+	@$(VENV)/bin/ruff format --check services tests bench deploy loadtests
 	@$(VENV)/bin/mypy
 
 dashboards: deps
@@ -97,3 +100,21 @@ chart-readme: $(STAMP)
 
 test-deploy: $(STAMP)
 	@$(PY) -m pytest -q -p no:cacheprovider tests/deploy
+
+# --- load tests (locust in its own venv: loadtests/venv.sh; reports in loadtests/reports/) ---
+SCENARIO ?= mixed
+USERS ?= 20
+RATE ?= 10
+TIME ?= 60s
+WORKERS ?= 2
+# Tokens: TOKENS=<file> (one JWT a line), else minted with the development secret
+# (deploy/local/secret.sh), which `make run` and `make up` use. LOADTEST_ARGS: more run.py options.
+LT_RUN = $(DEV_SECRET) $$(bash loadtests/venv.sh) loadtests/run.py --scenario $(SCENARIO) \
+	-u $(USERS) -r $(RATE) -t $(TIME) $(if $(TOKENS),,--mint $(USERS)) $(LOADTEST_ARGS)
+LT_TOKENS = $(if $(TOKENS),PARLEY_LT_TOKENS_FILE="$(abspath $(TOKENS))")
+
+loadtest:
+	@$(LT_TOKENS) $(LT_RUN) --host "$(or $(HOST),http://127.0.0.1:8000)"
+
+loadtest-cluster:
+	@$(LT_TOKENS) $(LT_RUN) --host "$(or $(HOST),http://127.0.0.1:8080)" --workers $(WORKERS)
