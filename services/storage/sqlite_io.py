@@ -28,10 +28,17 @@ class SqliteThread:
         self._schema = schema
         self._name = name
         self._db: sqlite3.Connection | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{name}")
+        self._closed = False
+        self._thread = self._new_thread()
+
+    def _new_thread(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{self._name}")
 
     async def open(self, upgrade: Callable[[sqlite3.Connection], None] | None = None) -> None:
-        """Open the file, apply the schema, then ``upgrade`` (for older databases)."""
+        """Open the file, apply the schema, then ``upgrade`` (for older databases). After a
+        ``close`` (a failed start that the caller retries) it opens again on a new thread."""
+        if self._closed:
+            self._thread, self._closed = self._new_thread(), False
 
         def open_db() -> sqlite3.Connection:
             if self._path != ":memory:":
@@ -65,6 +72,7 @@ class SqliteThread:
             db, self._db = self._db, None
             await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
         self._thread.shutdown(wait=False)
+        self._closed = True
 
     async def healthy(self) -> bool:
         try:

@@ -95,3 +95,18 @@ async def test_sqlite_metadata_never_reads_the_bytes(tmp_path):
         assert await store.meta("missing") is None
     finally:
         await store.close()
+
+
+async def test_a_sqlite_store_opens_again_after_a_close(tmp_path):
+    """A start that failed is retried after close() (bootstrap._start_forever): the store
+    must open again, not fail forever on a shut-down thread."""
+    store = SqliteFileStore(str(tmp_path / "again.db"))
+    await store.start()
+    await store.close()
+    await store.start()
+    try:
+        meta = StoredFile("f2", "room", "owner", "b.bin", "application/octet-stream", 1)
+        await store.put(meta, b"x")
+        assert await store.meta("f2") == meta
+    finally:
+        await store.close()
