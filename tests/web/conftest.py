@@ -50,7 +50,9 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running while it is
+# open, and the asyncio tests that run after this layer (tests/faults) must not find one.
+@pytest.fixture(scope="module")
 def browser(chromium_path) -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
