@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 
+from .apikeys import ApiKey, parse_api_keys
 from .errors import SettingsError
 from .limits import Limit, parse_limit, parse_limits
 from .netaddr import parse_networks
@@ -140,6 +141,11 @@ class Settings:
     admin_ui_namespace: str = "/socketio-admin"  # never /admin, which is Parley's own
     admin_ui_dir: str = ""  # empty: <repo>/node_modules/@socket.io/admin-ui/ui/dist
 
+    # --- Server API (/api/v1; off unless keys are given) ---
+    api_keys: str = field(default="", repr=False)  # "name:key:scope+scope,..."
+    api_rate_limit: str = "600/60"  # requests per API key (count/seconds)
+    api_max_body_bytes: int = 64 * 1024  # larger request bodies → 413
+
     @property
     def single_node(self) -> bool:
         return self.mode == "single"
@@ -170,6 +176,15 @@ class Settings:
     @cached_property
     def register_all_limit(self) -> Limit:
         return parse_limit(self.register_rate_limit, "PARLEY_REGISTER_RATE_LIMIT")
+
+    @cached_property
+    def api_key_list(self) -> tuple[ApiKey, ...]:
+        """``PARLEY_API_KEYS``, parsed (empty: the Server API is off)."""
+        return parse_api_keys(self.api_keys)
+
+    @cached_property
+    def api_limit(self) -> Limit:
+        return parse_limit(self.api_rate_limit, "PARLEY_API_RATE_LIMIT")
 
     @property
     def trusted_proxy_list(self) -> list[str]:
@@ -321,6 +336,10 @@ class Settings:
         parse_limit(self.register_ip_rate_limit, "PARLEY_REGISTER_IP_RATE_LIMIT")
         parse_limit(self.register_rate_limit, "PARLEY_REGISTER_RATE_LIMIT")
         parse_limits(self.rate_limits)
+        parse_api_keys(self.api_keys)
+        parse_limit(self.api_rate_limit, "PARLEY_API_RATE_LIMIT")
+        if self.api_max_body_bytes < 1024:
+            raise SettingsError("PARLEY_API_MAX_BODY_BYTES: must be at least 1024")
         if self.drain_seconds < 0 or self.drain_disconnect_seconds < 0:
             raise SettingsError(
                 "PARLEY_DRAIN_SECONDS / PARLEY_DRAIN_DISCONNECT_SECONDS: must not be negative"

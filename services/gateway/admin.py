@@ -31,7 +31,7 @@ from services.common.clock import now_ms
 from services.common.errors import ChatError, Code
 from services.common.model import is_text
 from services.common.settings import Settings
-from services.storage.control import KICK, Command, ControlBus
+from services.storage.control import KICK, Command, CommandHandler, ControlBus
 from services.storage.presence import PresenceLookup
 from services.storage.ratelimit import RateLimiter
 from services.storage.revocations import Revocations
@@ -119,6 +119,8 @@ class AdminNamespace:
             if ns == NAMESPACE
         }
         self._reporter: asyncio.Task[None] | None = None
+        # other control-bus ops (the Server API's join/leave/disconnect: server_side.py)
+        self.command_handlers: dict[str, CommandHandler] = {}
         self.sio.on("connect", self.connect, namespace=NAMESPACE)
         self.sio.on("disconnect", self.disconnect, namespace=NAMESPACE)
         for event, handler in {
@@ -194,6 +196,8 @@ class AdminNamespace:
                     command.user_id,
                     command.origin,
                 )
+        elif (handler := self.command_handlers.get(command.op)) is not None:
+            await handler(command)
 
     async def revoke_local(self, user_id: str) -> None:
         """Deny the tokens this pod's sockets of ``user_id`` connected with, until they expire."""

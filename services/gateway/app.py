@@ -22,6 +22,7 @@ from services.storage.presence import MemoryPresenceStore
 from . import metrics, wire_json
 from .admin import AdminNamespace
 from .admin_ui import ui_routes
+from .api_http import api_routes
 from .auth_http import auth_routes
 from .bootstrap import Components, build
 from .chat import ChatNamespace
@@ -30,6 +31,7 @@ from .files_http import file_routes
 from .heartbeat import PodHeartbeat
 from .notifications import NotificationsNamespace
 from .runtime import Runtime
+from .server_side import ServerSide
 from .sio_server import ParleyServer
 from .webclient import webclient_routes
 
@@ -72,6 +74,8 @@ class Gateway:
             self.notifications,
             identity_tables=[self.chat.identities, self.notifications.identities],
         )
+        server_side = ServerSide(self.sio, settings, self.chat, self.admin)
+        self.admin.command_handlers.update(server_side.handlers())  # Server API join/leave/...
         self.drain = Drain(self.sio, settings.drain_seconds, settings.drain_disconnect_seconds)
         checks = {
             "draining": self.drain.ready,
@@ -94,6 +98,7 @@ class Gateway:
                 self.chat.cipher,
                 self.parts.revocations,
             )
+            + api_routes(settings, self.parts, self.sio, self.chat)
             + ui_routes(settings)
             + webclient_routes(settings),
             lifespan=self._lifespan,

@@ -1,6 +1,7 @@
 """The control bus: commands one gateway sends to every gateway (itself included).
 
-``/admin`` publishes a command (today: ``kick`` a user) and each gateway's subscriber acts on
+``/admin`` publishes a command (``kick`` a user; the Server API: ``join``/``leave`` a room,
+``disconnect``) and each gateway's subscriber acts on
 its own sockets, because only the pod that holds a socket can see and close it. Redis pub/sub
 carries the commands in cluster mode (channel ``<prefix>control``); the in-memory bus calls the
 one local subscriber in single-node mode and in unit tests.
@@ -19,7 +20,11 @@ from services.storage import metrics
 log = logging.getLogger("parley.gateway.control")
 
 KICK = "kick"
-OPS = (KICK,)
+JOIN = "join"  # Server API: every socket of the user joins ``room_id``
+LEAVE = "leave"  # ... leaves ``room_id``
+DISCONNECT = "disconnect"  # ... is closed (no token revocation)
+OPS = (KICK, JOIN, LEAVE, DISCONNECT)
+ROOM_OPS = (JOIN, LEAVE)
 
 
 @dataclass(frozen=True)
@@ -28,11 +33,14 @@ class Command:
     user_id: str
     origin: str = ""  # pod id of the publisher (logs only)
     revoke: bool = False  # kick: also revoke the tokens the user's sockets hold
+    room_id: str = ""  # join / leave: the room
 
     def encode(self) -> str:
         body: dict[str, object] = {"op": self.op, "userId": self.user_id, "origin": self.origin}
         if self.revoke:
             body["revoke"] = True
+        if self.room_id:
+            body["roomId"] = self.room_id
         return json.dumps(body)
 
     @classmethod
@@ -46,14 +54,17 @@ class Command:
             raise ValueError("unknown command")
         user_id, origin = body.get("userId"), body.get("origin", "")
         revoke = body.get("revoke", False)
+        room_id = body.get("roomId", "")
         if (
             not isinstance(user_id, str)
             or not user_id
             or not isinstance(origin, str)
             or not isinstance(revoke, bool)
+            or not isinstance(room_id, str)
+            or (body["op"] in ROOM_OPS) != bool(room_id)
         ):
             raise ValueError("bad command fields")
-        return cls(body["op"], user_id, origin, revoke)
+        return cls(body["op"], user_id, origin, revoke, room_id)
 
 
 CommandHandler = Callable[[Command], Awaitable[None]]

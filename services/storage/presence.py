@@ -45,6 +45,13 @@ class OnlineUser:
 
 
 @dataclass(frozen=True)
+class RoomMember:
+    user_id: str
+    username: str
+    sockets: int  # the user's live sessions (any pod) that joined the room
+
+
+@dataclass(frozen=True)
 class UserPresence:
     user_id: str
     online: bool
@@ -90,6 +97,10 @@ class PresenceLookup(Protocol):
         ...
 
     async def user(self, user_id: str) -> UserPresence: ...
+
+    async def room_members(self, room_id: str) -> list[RoomMember]:
+        """Users with a live session in the room, on any pod, by user id."""
+        ...
 
     async def counts(self) -> tuple[int, int]:
         """``(online users, live sessions)``."""
@@ -227,6 +238,15 @@ class MemoryPresenceStore:
         sessions = self._sessions.get(user_id, {})
         devices = [{"sid": s.sid, "pod": s.pod_id, "device": s.device} for s in sessions.values()]
         return UserPresence(user_id, bool(sessions), devices, self._last_seen.get(user_id))
+
+    async def room_members(self, room_id: str) -> list[RoomMember]:
+        out = []
+        for user in sorted(self._members.get(room_id, set())):
+            sids = self._sessions.get(user, {})
+            joined = sum(1 for sid in sids if room_id in self._rooms.get(sid, ()))
+            if joined:
+                out.append(RoomMember(user, self._online.get(user, user), joined))
+        return out
 
     async def heartbeat(self, pod_id: str, now_ms: int) -> tuple[str, bool]:
         known = pod_id in self._pods

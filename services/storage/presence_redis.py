@@ -39,7 +39,7 @@ from redis.exceptions import RedisError
 from services.common.errors import Unavailable
 from services.common.redis_io import redis_client, redis_options
 from services.common.settings import Settings
-from services.storage.presence import OnlineUser, Session, UserPresence
+from services.storage.presence import OnlineUser, RoomMember, Session, UserPresence
 
 SCOPES = ("all", "rooms")
 HOST_ID = "parley-presence"  # the pub/sub sender id: no gateway skips it as its own
@@ -412,6 +412,26 @@ class RedisPresenceStore:
             pod, device, _name = ([*info.split("\t", 2), "", ""])[:3]
             devices.append({"sid": sid, "pod": pod, "device": device})
         return UserPresence(user_id, bool(sessions), devices, int(seen) if seen else None)
+
+    async def room_members(self, room_id: str) -> list[RoomMember]:
+        try:
+            raw = await self.redis.smembers(self._key(f"members:{room_id}"))
+            users = sorted(u.decode() if isinstance(u, bytes) else str(u) for u in raw)
+            if not users:
+                return []
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for user in users:
+                    pipe.scard(self._key(f"rm:{user}:{room_id}"))
+                    pipe.hget(self._key("online"), user)
+                found = await pipe.execute()
+        except RedisError as exc:
+            raise Unavailable(f"redis: {exc}") from exc
+        out = []
+        for i, user in enumerate(users):
+            sockets, name = int(found[2 * i]), found[2 * i + 1]
+            if sockets:
+                out.append(RoomMember(user, str(name or user), sockets))
+        return out
 
     async def pods(self) -> dict[str, int]:
         """Every registered pod and its last heartbeat (ms)."""
