@@ -18,6 +18,7 @@ from .apikeys import ApiKey, parse_api_keys
 from .errors import SettingsError
 from .limits import Limit, parse_limit, parse_limits
 from .netaddr import parse_networks
+from .webhook_endpoints import Endpoint, parse_endpoints
 
 MODES = ("cluster", "single")
 # Accepted only in single-node mode (`make run` on a laptop); cluster mode refuses it.
@@ -146,6 +147,15 @@ class Settings:
     api_rate_limit: str = "600/60"  # requests per API key (count/seconds)
     api_max_body_bytes: int = 64 * 1024  # larger request bodies → 413
 
+    # --- webhooks (python -m services.webhooks; off unless endpoints are given) ---
+    webhooks: str = field(default="", repr=False)  # "name|url|event+event|secret,..."
+    webhook_group: str = "parley-webhooks"  # + ".<endpoint>": one consumer group each
+    webhook_max_attempts: int = 8  # then the event goes to the dead-letter topic
+    webhook_backoff_seconds: float = 0.5  # first retry delay (doubles, full jitter)
+    webhook_backoff_max_seconds: float = 30.0
+    webhook_timeout_seconds: float = 5.0  # per attempt
+    webhook_dead_letter_topic: str = ""  # default: <kafka_topic>.webhooks-dead
+
     @property
     def single_node(self) -> bool:
         return self.mode == "single"
@@ -181,6 +191,14 @@ class Settings:
     def api_key_list(self) -> tuple[ApiKey, ...]:
         """``PARLEY_API_KEYS``, parsed (empty: the Server API is off)."""
         return parse_api_keys(self.api_keys)
+
+    @cached_property
+    def webhook_endpoints(self) -> tuple[Endpoint, ...]:
+        return parse_endpoints(self.webhooks)
+
+    @property
+    def webhook_dead_letters(self) -> str:
+        return self.webhook_dead_letter_topic or self.kafka_topic + ".webhooks-dead"
 
     @cached_property
     def api_limit(self) -> Limit:
@@ -340,6 +358,16 @@ class Settings:
         parse_limit(self.api_rate_limit, "PARLEY_API_RATE_LIMIT")
         if self.api_max_body_bytes < 1024:
             raise SettingsError("PARLEY_API_MAX_BODY_BYTES: must be at least 1024")
+        parse_endpoints(self.webhooks)
+        if self.webhook_max_attempts < 1:
+            raise SettingsError("PARLEY_WEBHOOK_MAX_ATTEMPTS: must be positive")
+        if not 0 < self.webhook_backoff_seconds <= self.webhook_backoff_max_seconds:
+            raise SettingsError(
+                "PARLEY_WEBHOOK_BACKOFF_SECONDS: must be positive and at most "
+                "PARLEY_WEBHOOK_BACKOFF_MAX_SECONDS"
+            )
+        if self.webhook_timeout_seconds <= 0:
+            raise SettingsError("PARLEY_WEBHOOK_TIMEOUT_SECONDS: must be positive")
         if self.drain_seconds < 0 or self.drain_disconnect_seconds < 0:
             raise SettingsError(
                 "PARLEY_DRAIN_SECONDS / PARLEY_DRAIN_DISCONNECT_SECONDS: must not be negative"

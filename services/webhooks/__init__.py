@@ -1,0 +1,1 @@
+"""The webhook worker: Parley's events as signed HTTP POSTs to configured endpoints."""
