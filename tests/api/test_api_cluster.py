@@ -4,6 +4,7 @@ with the shared persistence worker and presence service."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
@@ -130,3 +131,46 @@ async def test_disconnect_closes_the_users_sockets_on_every_pod(api_cluster):
     with pytest.raises(ApiError) as refused:
         await api_cluster.api("mover").join(room(), victim)
     assert refused.value.status == 404
+
+
+async def test_an_api_message_acked_201_survives_a_sigkill_of_the_persistence_worker(
+    migrated, engine_env
+):
+    """A gateway and a persistence worker of their own (own topic and group, the run's
+    keyspace): the worker is SIGKILLed right after the 201s, a new one stores them all."""
+    from tests.support.procs import Service
+
+    from .conftest import API_KEYS, ApiSystem
+
+    tag = uuid.uuid4().hex[:6]
+    env = {
+        **engine_env,
+        "PARLEY_KAFKA_TOPIC": f"{engine_env['PARLEY_KAFKA_TOPIC']}.k{tag}",
+        "PARLEY_KAFKA_GROUP": f"{engine_env['PARLEY_KAFKA_GROUP']}-k{tag}",
+    }
+    gateway = Service("gateway", f"kill-gateway-{tag}", {**env, "PARLEY_API_KEYS": API_KEYS})
+    worker = Service("persistence", f"kill-persistence-{tag}", env)
+    system = ApiSystem(migrated, [gateway])
+    store = CassandraMessageStore(migrated)
+    try:
+        gateway.start()
+        worker.start()
+        gateway.wait_ready()
+        worker.wait_ready()
+        await store.start()
+        r = room()
+        api = system.api("publisher")
+        ids = [await api.publish(r, f"durable {n}") for n in range(20)]
+        worker.kill()
+        worker.start().wait_ready()
+        for _ in range(150):
+            stored = [m.id for m in await store.recent(r, 50)]
+            if len(stored) == len(ids):
+                break
+            await asyncio.sleep(0.2)
+        assert sorted(stored) == sorted(ids)
+    finally:
+        await system.close()
+        await store.close()
+        worker.stop()
+        gateway.stop()

@@ -57,3 +57,34 @@ def test_room_commands_round_trip_and_need_their_room():
     assert Command.decode(gone.encode()) == gone
     with pytest.raises(ValueError):
         Command.decode(Command(DISCONNECT, "u1", room_id="lobby").encode())
+
+
+def test_webhook_signatures_verify_and_refuse_tampering_and_replays():
+    from services.webhooks.signing import sign, verify
+
+    body, secret = b'{"id":"d1"}', "s" * 20
+    header = sign(secret, 1_000_000, body)
+    assert verify(secret, header, body, now=1_000_100)
+    assert not verify("t" * 20, header, body, now=1_000_100)  # wrong secret
+    assert not verify(secret, header, body + b" ", now=1_000_100)  # body changed
+    assert not verify(secret, header, body, now=1_000_301)  # outside the tolerance
+    assert not verify(secret, header.replace("t=1000000", "t=1000200"), body, now=1_000_200)
+    assert not verify(secret, "garbage", body, now=1_000_000)
+
+
+def test_webhook_endpoints_parse_and_refuse_naming_the_variable():
+    from services.common.webhook_endpoints import EVENTS, parse_endpoints
+
+    secret = "x" * 16
+    a, b = parse_endpoints(f"crm|https://crm/hook|*|{secret},bi|http://bi/h|message.read|{secret}")
+    assert a.events == frozenset(EVENTS) and b.wants("message.read")
+    assert not b.wants("message.created") and secret not in repr(a)
+    for spec in (
+        f"crm|ftp://x|*|{secret}",
+        f"crm|https://x|message.sent|{secret}",
+        "crm|https://x|*|short",
+        f"crm|https://x|*|{secret},crm|https://y|*|{secret}",
+    ):
+        with pytest.raises(SettingsError) as refused:
+            Settings.from_env({"PARLEY_WEBHOOKS": spec})
+        assert str(refused.value).startswith("PARLEY_WEBHOOKS") and secret not in str(refused.value)
