@@ -72,8 +72,8 @@ bench: $(STAMP)
 	@bash bench/run.sh
 
 lint: deps
-	@$(VENV)/bin/ruff check services tests bench deploy loadtests
-	@$(VENV)/bin/ruff format --check services tests bench deploy loadtests
+	@$(VENV)/bin/ruff check services tests bench deploy loadtests parley_client examples
+	@$(VENV)/bin/ruff format --check services tests bench deploy loadtests parley_client examples
 	@$(VENV)/bin/mypy
 
 dashboards: deps
