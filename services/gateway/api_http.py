@@ -30,6 +30,7 @@ from typing import Any
 import socketio
 from prometheus_client import Counter
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -397,4 +398,13 @@ def api_routes(
         Route(path, api.route(name, scope, handler), methods=[method])
         for path, method, name, scope, handler in table
     ]
-    return [Mount(PREFIX, app=Starlette(routes=routes))]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    return [Mount(PREFIX, app=app)]
+
+
+async def http_error(_: Request, exc: Exception) -> Response:
+    """The router's own answers (unknown path 404, wrong method 405) as ``{error, message}``."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    error = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+    headers = getattr(exc, "headers", None)
+    return ApiError(status, error, f"no such route ({status})", headers).response()

@@ -140,6 +140,8 @@ async def test_bad_inputs_are_refused_with_their_status(api_system):
         ("GET", f"/rooms/{r}/messages?before=nope", good, None, 400, "bad_request"),
         ("GET", f"/rooms/{r}/messages?sort=desc", good, None, 400, "bad_request"),
         ("PUT", f"/rooms/{r}/members/{user()}", good, None, 404, "not_found"),  # offline
+        ("GET", "/rooms", good, None, 404, "not_found"),  # no such route
+        ("PATCH", f"/rooms/{r}/messages", good, None, 405, "method_not_allowed"),
     ]  # fmt: skip
     async with httpx.AsyncClient(base_url=url + "/api/v1") as http:
         for method, path, headers, body, status, error in cases:
