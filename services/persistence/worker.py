@@ -34,6 +34,12 @@ from services.storage.messages import MessageStore
 
 log = logging.getLogger("parley.persistence")
 MAX_BACKOFF = 5.0
+# One poll returns up to this many records (across partitions): bigger polls give the store
+# more rows per Cassandra partition to batch, and fewer commits. A partition fetch may bring
+# up to PARTITION_FETCH_BYTES (a few thousand records) so a poll is rarely short of records.
+POLL_RECORDS = 2000
+PARTITION_FETCH_BYTES = 4 * 1024 * 1024
+FETCH_BYTES = 32 * 1024 * 1024
 
 
 LOG_APPEND_TIME = 1
@@ -85,7 +91,9 @@ class PersistenceWorker:
                 client_id=f"parley-persistence-{self._settings.pod_id}",
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
-                max_poll_records=500,
+                max_poll_records=POLL_RECORDS,
+                max_partition_fetch_bytes=PARTITION_FETCH_BYTES,
+                fetch_max_bytes=FETCH_BYTES,
             )
             dlq = AIOKafkaProducer(
                 **kafka_options(self._settings),
@@ -115,7 +123,7 @@ class PersistenceWorker:
         assert self._consumer is not None
         try:
             while True:
-                batches = await self._consumer.getmany(timeout_ms=500, max_records=500)
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=POLL_RECORDS)
                 if batches:
                     await self._handle(batches)
                 await self._update_lag()
