@@ -94,6 +94,14 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         access_log=False,
         lifespan="on",
         ws="websockets-sansio",
+        # permessage-deflate keeps a zlib compressor and decompressor per websocket, ~50 KB of
+        # an idle connection's memory (bench/reports/memory.md), for chat frames of a few
+        # hundred bytes; Socket.IO's own servers leave it off by default too.
+        ws_per_message_deflate=False,
+        # Engine.IO's heartbeat (ping_interval/ping_timeout) already finds dead peers; a second,
+        # websocket-level keepalive would only add a timer and a frame per socket.
+        ws_ping_interval=None,
+        ws_ping_timeout=None,
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxy_list,
         timeout_graceful_shutdown=10,

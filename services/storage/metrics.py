@@ -31,7 +31,8 @@ CASSANDRA_WRITES = Counter(
 )
 CASSANDRA_WRITE_SECONDS = Histogram(
     "parley_persistence_cassandra_write_seconds",
-    "Time of one Cassandra row write, failed ones included, by table.",
+    "Time of one Cassandra write (a row, or an unlogged batch of one partition's rows), failed "
+    "ones included, by table.",
     ["table"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
