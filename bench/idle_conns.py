@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -177,6 +178,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         return result
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:
