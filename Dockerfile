@@ -44,8 +44,11 @@ RUN groupadd --system --gid ${PARLEY_UID} parley \
       --shell /usr/sbin/nologin parley
 COPY --from=venv /opt/venv /opt/venv
 COPY --from=adminui /ui/node_modules/@socket.io/admin-ui/ui/dist /app/admin-ui
+# the web client served at / (services/gateway/webclient.py looks beside services/)
+COPY --from=adminui /ui/node_modules/socket.io-client/dist /app/node_modules/socket.io-client/dist
 WORKDIR /app
 COPY --chown=root:root services ./services
+COPY --chown=root:root web ./web
 RUN /opt/venv/bin/python -m compileall -q /app/services
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
