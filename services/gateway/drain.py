@@ -28,7 +28,7 @@ import socketio
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import metrics
+from . import metrics, transport
 
 log = logging.getLogger("parley.gateway.drain")
 BATCH_INTERVAL_S = 0.1  # between disconnect batches (± 50 % jitter)
@@ -78,15 +78,7 @@ class Drain:
         return closed
 
     async def _close(self, eio_sid: str) -> None:
-        socket = self.sio.eio.sockets.pop(eio_sid, None)
-        if socket is None:
-            return
-        # Drop the transport without a goodbye, as a dying pod would: every client library
-        # reads that as "transport close" and reconnects. (A Socket.IO DISCONNECT reads as
-        # "io server disconnect", an Engine.IO CLOSE as a server close: clients give up.)
-        # The disconnect handlers still run here, so presence ends the session normally.
-        await socket.close(wait=False, abort=True, reason=self.sio.eio.reason.SERVER_DISCONNECT)
-        await socket.queue.put(None)  # end the WebSocket writer now, not at ping timeout
+        await transport.drop(self.sio.eio, eio_sid)  # clients reconnect to another pod
 
 
 class DrainingServer(uvicorn.Server):

@@ -4,8 +4,10 @@ The stock ``AsyncManager.emit`` encodes a broadcast once but then starts one asy
 recipient and waits for all of them. Handing an Engine.IO packet to a socket is only a put on
 its unbounded send queue, which never suspends, so here the packets are handed over in a plain
 loop: same order, same packets, no task per recipient. Emits with callbacks (per-recipient ack
-ids) keep the stock path. Relies on python-socketio internals (``packet_class``,
-``get_participants``, ``_send_eio_packet``), so the version is pinned in requirements.txt.
+ids) keep the stock path. Each recipient's Engine.IO socket is looked up once and handed the
+frames directly (the stock ``_send_eio_packet`` looks it up again per frame). Relies on
+python-socketio / engine.io internals (``packet_class``, ``get_participants``, ``eio.sockets``,
+``socket.send``), so the versions are pinned in requirements.txt.
 
 The frame is encoded once per pod and the same bytes go to every local recipient.
 
@@ -27,7 +29,7 @@ from socketio import packet
 
 from services.common.model import RESERVED_ROOM_CHAR
 
-from . import metrics
+from . import metrics, transport
 
 log = logging.getLogger("parley.gateway.emit")
 
@@ -84,7 +86,7 @@ class DirectEmitMixin:
             eio_packet.Packet(eio_packet.MESSAGE, p)
             for p in (encoded if isinstance(encoded, list) else [encoded])
         ]
-        send = self.server._send_eio_packet  # type: ignore[attr-defined]
+        sockets = self.server.eio.sockets  # type: ignore[attr-defined]
         diverted_sids, handler = getattr(self, "diverts", {}).get((namespace, event), (None, None))
         if isinstance(room, str) and RESERVED_ROOM_CHAR in room:  # the handler's own sends
             diverted_sids = handler = None
@@ -95,31 +97,25 @@ class DirectEmitMixin:
             if diverted_sids and sid in diverted_sids:
                 diverted += 1
                 continue
-            socket = self.server.eio.sockets.get(eio_sid)  # type: ignore[attr-defined]
-            if socket is not None and socket.queue.qsize() >= self.max_queued_frames:
-                await self._drop_slow(eio_sid, socket)
+            socket = sockets.get(eio_sid)  # one lookup: the socket is handed the frames itself
+            if socket is None or socket.closed:
+                continue
+            if socket.queue.qsize() >= self.max_queued_frames:
+                await self._drop_slow(eio_sid, socket.queue.qsize())
                 continue
             delivered += 1
             for frame in frames:
-                await send(eio_sid, frame)
+                await socket.send(frame)
         metrics.DELIVERIES.labels(namespace).inc(delivered)
         if diverted and handler is not None:
             await handler(room, data)
         return None
 
-    async def _drop_slow(self, eio_sid: str, socket: Any) -> None:
+    async def _drop_slow(self, eio_sid: str, queued: int) -> None:
         eio = self.server.eio  # type: ignore[attr-defined]
-        if eio.sockets.pop(eio_sid, None) is None:
-            return
-        metrics.SLOW_CONSUMERS.inc()
-        log.warning(
-            "dropping slow consumer eio_sid=%s: %d frames queued", eio_sid, socket.queue.qsize()
-        )
-        while not socket.queue.empty():  # free what it never read
-            socket.queue.get_nowait()
-            socket.queue.task_done()
-        await socket.close(wait=False, abort=True, reason=eio.reason.SERVER_DISCONNECT)
-        await socket.queue.put(None)  # ends the WebSocket writer
+        if await transport.drop(eio, eio_sid, discard_queued=True) is not None:
+            metrics.SLOW_CONSUMERS.inc()
+            log.warning("dropping slow consumer eio_sid=%s: %d frames queued", eio_sid, queued)
 
 
 class DirectEmitManager(DirectEmitMixin, socketio.AsyncManager):
