@@ -1,12 +1,7 @@
-"""``clientMsgId`` idempotency: a retry within the window gets the first attempt's id.
-
-A claim moves through two states: *pending* while the first attempt is being appended to the
-log, then *done* with its message id. A retry that finds *done* returns that id and is not
-delivered again; one that finds *pending* waits briefly for the outcome (and gets
-``unavailable`` if the first attempt is still undecided). A failed attempt releases its claim,
-so the next retry starts over. Redis keeps claims for every pod (``SET NX EX``); memory keeps
-them for the single-node mode and tests.
-"""
+"""The ``clientMsgId`` claim store: one value per key with ``put_if_absent`` and a TTL, the
+port under the gateway's ``Deduper`` (``services/gateway/dedupe.py`` holds the rules of
+pending and done claims). Redis keeps claims for every pod (``SET NX EX``, ``claims_redis``);
+memory keeps them for the single-node mode and tests."""
 
 from __future__ import annotations
 
