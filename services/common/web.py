@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import os
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
@@ -107,6 +109,24 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         timeout_graceful_shutdown=10,
     )
     return config
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run a service's ``main`` on uvloop (libuv's event loop: transport writes, timers and
+    callbacks in C — the gateway's per-recipient writes cost about half as much CPU), or on
+    asyncio's own loop with ``PARLEY_EVENT_LOOP=asyncio`` or where uvloop is missing."""
+    choice = os.environ.get("PARLEY_EVENT_LOOP", "uvloop").strip().lower()
+    if choice not in ("uvloop", "asyncio"):
+        raise SystemExit(f"PARLEY_EVENT_LOOP: expected uvloop or asyncio, got {choice!r}")
+    if choice == "uvloop":
+        try:
+            import uvloop
+        except ImportError:  # not on this platform (Windows): asyncio's loop is correct too
+            log.warning("uvloop is not installed; running on asyncio's event loop")
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
 
 
 def configure_logging(level: str) -> None:

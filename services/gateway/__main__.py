@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from services.common.errors import SettingsError
 from services.common.settings import Settings
-from services.common.web import configure_logging, uvicorn_config
+from services.common.web import configure_logging, run_loop, uvicorn_config
 
 from .app import Gateway
 from .drain import DrainingServer
@@ -51,4 +50,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_loop(main())

@@ -9,7 +9,9 @@ frames directly (the stock ``_send_eio_packet`` looks it up again per frame). Re
 python-socketio / engine.io internals (``packet_class``, ``get_participants``, ``eio.sockets``,
 ``socket.send``), so the versions are pinned in requirements.txt.
 
-The frame is encoded once per pod and the same bytes go to every local recipient.
+The frame is encoded once per pod and the same bytes go to every local recipient: as one
+WebSocket frame written straight to each transport where order allows (``wsdirect.py``), else
+as the Engine.IO packet on the socket's queue.
 
 A *diversion* takes one event of one namespace away from a set of sockets and hands it to a
 handler once per emit instead (``chat:message`` for sockets that opted in to ``chat:batch``:
@@ -29,7 +31,7 @@ from socketio import packet
 
 from services.common.model import RESERVED_ROOM_CHAR
 
-from . import metrics, transport
+from . import metrics, transport, wsdirect
 
 log = logging.getLogger("parley.gateway.emit")
 
@@ -86,11 +88,13 @@ class DirectEmitMixin:
             eio_packet.Packet(eio_packet.MESSAGE, p)
             for p in (encoded if isinstance(encoded, list) else [encoded])
         ]
+        # one text frame (no binary attachment): the same WebSocket bytes for every recipient
+        wire = wsdirect.text_frame(frames[0].encode()) if len(frames) == 1 else None
         sockets = self.server.eio.sockets  # type: ignore[attr-defined]
         diverted_sids, handler = getattr(self, "diverts", {}).get((namespace, event), (None, None))
         if isinstance(room, str) and RESERVED_ROOM_CHAR in room:  # the handler's own sends
             diverted_sids = handler = None
-        delivered = diverted = 0
+        delivered = diverted = direct = 0
         for sid, eio_sid in list(self.get_participants(namespace, room)):  # type: ignore[attr-defined]
             if sid in skip:
                 continue
@@ -100,13 +104,20 @@ class DirectEmitMixin:
             socket = sockets.get(eio_sid)  # one lookup: the socket is handed the frames itself
             if socket is None or socket.closed:
                 continue
+            if wire is not None:
+                writer = socket.direct_writer if hasattr(socket, "direct_writer") else None
+                if writer is not None and writer.try_write(wire):
+                    direct += 1
+                    continue
             if socket.queue.qsize() >= self.max_queued_frames:
                 await self._drop_slow(eio_sid, socket.queue.qsize())
                 continue
             delivered += 1
             for frame in frames:
                 await socket.send(frame)
-        metrics.DELIVERIES.labels(namespace).inc(delivered)
+        metrics.DELIVERIES.labels(namespace).inc(delivered + direct)
+        if direct:
+            metrics.DIRECT_WRITES.inc(direct)
         if diverted and handler is not None:
             await handler(room, data)
         return None

@@ -28,6 +28,11 @@ CONNECTS = Counter(
     "Socket.IO handshakes accepted, by Socket.IO namespace (nsp).",
     ["nsp"],
 )
+DIRECT_WRITES = Counter(
+    "parley_gateway_direct_writes_total",
+    "Room-emit deliveries written straight to a WebSocket transport (wsdirect.py), a part of "
+    "parley_gateway_deliveries_total; the rest went through the socket's send queue.",
+)
 DISCONNECTS = Counter(
     "parley_gateway_disconnects_total",
     "Socket.IO sessions ended, by namespace and reason (client_disconnect, server_disconnect, "

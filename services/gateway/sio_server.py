@@ -13,6 +13,7 @@ limits an Internet-facing server needs.
 - **Undecodable packets** (``ValueError`` from the packet parser: a bad header, a binary frame
   nobody announced) disconnect the socket with one log line instead of a traceback per
   packet, as the Node server does on a parse error.
+- **Direct WebSocket writes** for room emits (``wsdirect.py``).
 
 These hooks use python-socketio internals (``packet_class``, ``_handle_eio_message``,
 ``_binary_packet``) of the pinned version; ``tests/e2e/test_security_wire.py`` checks them
@@ -28,7 +29,7 @@ from typing import Any
 import socketio
 from socketio import packet
 
-from . import metrics
+from . import metrics, wsdirect
 
 log = logging.getLogger("parley.gateway.wire")
 MAX_ATTACHMENTS = 1
@@ -59,6 +60,8 @@ class ParleyServer(socketio.AsyncServer):
         super().__init__(serializer=BoundedPacket, namespaces=served_namespaces, **kwargs)
         self.max_buffered = max_buffered
         self._refused_eio: set[str] = set()
+        if getattr(self.eio, "async_mode", None) == "asgi":
+            wsdirect.install(self.eio)  # room emits written straight to WebSocket transports
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         if eio_sid in self._refused_eio:  # closing: what still arrives is read and dropped

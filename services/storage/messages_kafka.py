@@ -43,7 +43,9 @@ class KafkaMessageLog:
             **kafka_options(self._settings),
             acks="all",
             enable_idempotence=True,
-            linger_ms=2,
+            # no lingering: an ack waits on this append; while one request is in flight the
+            # next appends batch up by themselves
+            linger_ms=0,
             request_timeout_ms=int(self._settings.kafka_send_timeout_seconds * 1000),
             client_id=f"parley-gateway-{self._settings.pod_id}",
         )

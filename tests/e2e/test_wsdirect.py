@@ -1,0 +1,72 @@
+"""Room emits written straight to WebSocket transports (gateway/wsdirect.py) keep every
+client's order and reach every transport: websocket from the start, long-polling only, and
+polling upgraded to websocket while messages flow. Runs on both deployments."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+PER_SENDER = 10  # the default chat:message limit is 10 per 10 s per user
+SENDERS = 8
+
+
+async def direct_writes(url: str) -> float:
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(url + "/metrics", timeout=5)).text
+    for line in text.splitlines():
+        if line.startswith("parley_gateway_direct_writes_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+async def test_every_transport_gets_each_senders_messages_in_order(system):
+    room = f"direct-{uuid.uuid4().hex[:8]}"
+    last = len(system.gateways) - 1
+    receivers = {
+        "websocket": await system.client(f"ws-{room}", 0, ["websocket"]),
+        "polling": await system.client(f"lp-{room}", last, ["polling"]),
+    }
+    for client in receivers.values():
+        assert (await client.call("room:join", room))["status"] == "ok"
+    before = [await direct_writes(g.url) for g in system.gateways]
+    senders = [
+        await system.client(f"s{n}-{room}", n % len(system.gateways)) for n in range(SENDERS)
+    ]
+    for sender in senders:
+        assert (await sender.call("room:join", room))["status"] == "ok"
+
+    async def send_all(n: int, sender) -> None:
+        for i in range(PER_SENDER):
+            ack = await sender.call("chat:message", {"roomId": room, "text": f"{n}:{i}"})
+            assert ack["status"] == "ok", ack
+
+    async def upgrade_midway() -> None:  # connects while the senders are busy
+        await asyncio.sleep(0.05)
+        receivers["upgraded"] = await system.client(f"up-{room}", 0, ["polling", "websocket"])
+        assert (await receivers["upgraded"].call("room:join", room))["status"] == "ok"
+
+    await asyncio.gather(upgrade_midway(), *(send_all(n, s) for n, s in enumerate(senders)))
+    total = SENDERS * PER_SENDER
+    for name, client in receivers.items():
+        in_room = lambda m: m["roomId"] == room  # noqa: E731
+        if name != "upgraded":
+            for n in range(SENDERS):
+                last_one = f"{n}:{PER_SENDER - 1}"
+                await client.wait_for("chat:message", lambda m, t=last_one: m["text"] == t, 20)
+            got = client.received("chat:message", in_room)
+            assert len(got) == total, (name, len(got))
+        got = client.received("chat:message", in_room)
+        assert len({m["id"] for m in got}) == len(got), f"{name}: a message came twice"
+        for n in range(SENDERS):
+            seen = [int(m["text"].split(":")[1]) for m in got if m["text"].startswith(f"{n}:")]
+            assert seen == sorted(seen), f"{name}: sender {n}'s messages out of order: {seen}"
+            if name != "upgraded":
+                assert seen == list(range(PER_SENDER)), (name, n, seen)
+    after = [await direct_writes(g.url) for g in system.gateways]
+    assert sum(after) - sum(before) >= total  # the websocket receiver at least took direct writes
