@@ -11,7 +11,7 @@ python-socketio / engine.io internals (``packet_class``, ``get_participants``, `
 
 The frame is encoded once per pod and the same bytes go to every local recipient: as one
 WebSocket frame written straight to each transport where order allows (``wsdirect.py``), else
-as the Engine.IO packet on the socket's queue.
+as the Engine.IO packet through the socket's ``send`` (its queue, for long-polling clients).
 
 A *diversion* takes one event of one namespace away from a set of sockets and hands it to a
 handler once per emit instead (``chat:message`` for sockets that opted in to ``chat:batch``:
@@ -105,8 +105,8 @@ class DirectEmitMixin:
             if socket is None or socket.closed:
                 continue
             if wire is not None:
-                writer = socket.direct_writer if hasattr(socket, "direct_writer") else None
-                if writer is not None and writer.try_write(wire):
+                session = wsdirect.direct_of(socket)
+                if session is not None and session.try_write(wire):
                     direct += 1
                     continue
             if socket.queue.qsize() >= self.max_queued_frames:

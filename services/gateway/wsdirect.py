@@ -1,112 +1,317 @@
-"""Room emits written straight to the WebSocket transport: one frame, encoded once, many writes.
+"""Engine.IO over WebSocket without a resident writer task: frames encoded once, written
+straight to the transport.
 
-The stock path costs, per recipient, a put on the Engine.IO socket's send queue, a wake-up of
-its writer task (and the task ``asyncio.wait_for`` makes around each ``queue.get``), an ASGI
-``websocket.send`` dict, uvicorn's flow-control check and the ``websockets`` library framing
-the same text again. Frames a server sends are never masked (RFC 6455 §5.1), so a room emit's
-WebSocket frame is the same bytes for every recipient: encoded once per pod, it is written to
-each recipient's transport with one ``transport.write``.
+engine.io's stock WebSocket loop keeps, per connection, a writer task parked on the send
+queue (and a task plus a timer around every ``queue.get`` and every read), and sends each
+packet through the queue, a task wake-up, an ASGI ``websocket.send`` dict, uvicorn's flow
+control and the ``websockets`` library's framing. A ``Session`` serves the same Engine.IO v4
+protocol with less of both:
 
-Order. A socket takes a direct write only while nothing of it is waiting or in flight on the
-stock path: its send queue is empty *and* its writer task is parked on ``queue.get`` (after a
-put the item leaves the queue before the writer has sent it; during that gap the writer is not
-parked). Any other time — connecting, upgrading, writer busy, uvicorn's write buffer above its
-high-water mark (``writable`` cleared), closing — the frame goes through the queue as before,
-so every frame reaches the client in the order it was handed over. Engine.IO pings, acks and
-single-socket emits always take the queue, which also keeps the writer's idle timeout (ping
-interval + timeout) from firing on a socket that only ever gets direct writes.
+- **Writes.** A packet is written as a WebSocket frame with one ``transport.write`` at once,
+  whenever nothing is queued before it (a server's frames are never masked, RFC 6455 §5.1, so
+  a room emit's frame is the same bytes for every recipient: ``emit.py`` encodes it once per
+  pod and calls ``try_write`` per recipient). Only when uvicorn has paused writing (the
+  client reads slower than it is sent to) or the session is closing do packets queue; a drain
+  task then exists just until the queue is empty, and writes in order. A client that stops
+  reading therefore fills its transport buffer, then its queue, and the slow-consumer policy
+  of ``emit.py`` (``PARLEY_SLOW_CONSUMER_MAX_FRAMES``) drops it.
+- **Reads.** One loop awaits the next message in the connection's own ASGI task; no task or
+  timer per read. A dead peer is found by the Engine.IO heartbeat (engine.io's service task
+  closes a socket whose pong is late); closing a session ends its WebSocket as well, so the
+  read loop cannot outlive it.
+- **Upgrades** (a client that starts on long-polling): the probe is answered, the pending
+  poll released with a NOOP, and after the client's UPGRADE packet whatever is still queued
+  for the polling transport is moved, in order, to the session's queue.
+- **Closing**: a ``None`` in the queue (engine.io's and ``transport.drop``'s way to end a
+  writer) closes the WebSocket after everything queued before it.
 
-Back-pressure. A client that stops reading fills its transport's buffer; uvicorn then pauses
-writing, direct writes stop, frames queue, and the slow-consumer policy of ``emit`` (frames
-queued) drops it. ``PARLEY_SLOW_CONSUMER_MAX_FRAMES`` thus bounds what a stuck client holds.
-
-Needs uvicorn's ``websockets-sansio`` protocol (``transport``, ``writable``, ``close_sent``,
-``disconnected``; the server's own choice in ``common/web.py``) and engine.io's ASGI
-``WebSocket`` wrapper, queue and ``upgraded`` flag, at the versions pinned in
-requirements.txt. Any other WebSocket implementation simply gets no direct writer and keeps
-the stock path. Without permessage-deflate nothing else is needed; with it, an uncompressed
-message (RSV1 clear) is still valid (RFC 7692 §6), so a direct frame never breaks a stream.
+The session replaces the engine.io socket's ``send``, ``close`` and ``queue`` for the life of
+the connection (instance attributes; the class is untouched). Needs uvicorn's
+``websockets-sansio`` protocol (``transport``, ``writable``, ``close_sent``, ``disconnected``;
+the server's choice in ``common/web.py``) and engine.io's ``AsyncSocket`` at the versions
+pinned in requirements.txt; with any other WebSocket implementation the stock loop runs.
+Without permessage-deflate nothing else is needed; with it an uncompressed message (RSV1
+clear) is still valid (RFC 7692 §6).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
+from engineio import exceptions as eio_exceptions
+from engineio import packet as eio_packet
 from engineio.async_drivers import asgi as eio_asgi
 
-_TEXT_FIN = 0x81  # FIN + opcode 1 (text)
+log = logging.getLogger("parley.gateway.ws")
+
+_TEXT, _BINARY = 0x81, 0x82  # FIN + opcode 1 (text) / 2 (binary)
+
+
+def _frame(first: int, data: bytes) -> bytes:
+    n = len(data)
+    if n < 126:
+        return bytes((first, n)) + data
+    if n < 65536:
+        return bytes((first, 126)) + n.to_bytes(2, "big") + data
+    return bytes((first, 127)) + n.to_bytes(8, "big") + data
 
 
 def text_frame(payload: str) -> bytes:
     """An unmasked, unfragmented WebSocket text frame carrying ``payload``."""
-    data = payload.encode()
-    n = len(data)
-    if n < 126:
-        return bytes((_TEXT_FIN, n)) + data
-    if n < 65536:
-        return bytes((_TEXT_FIN, 126)) + n.to_bytes(2, "big") + data
-    return bytes((_TEXT_FIN, 127)) + n.to_bytes(8, "big") + data
+    return _frame(_TEXT, payload.encode())
 
 
-class DirectWriter:
-    """A WebSocket-upgraded Engine.IO socket's transport, for direct writes of whole frames."""
+def frame_of(encoded: str | bytes) -> bytes:
+    """The WebSocket frame of an encoded Engine.IO packet (text, or a binary attachment)."""
+    return text_frame(encoded) if isinstance(encoded, str) else _frame(_BINARY, encoded)
 
-    __slots__ = ("_socket", "_protocol", "_transport", "_queue")
 
-    def __init__(self, socket: Any, protocol: Any) -> None:
-        self._socket = socket
-        self._protocol = protocol
-        self._transport = protocol.transport
-        self._queue = socket.queue
+class SendQueue(asyncio.Queue[Any]):
+    """An engine.io socket's send queue that wakes its session's drain on every put."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self._putters = ()  # unbounded: a put never waits, so no deque of putters is needed
+        self._session = session
+
+    def put_nowait(self, item: Any) -> None:
+        super().put_nowait(item)
+        self._session.kick()
+
+
+class Session:
+    """One WebSocket connection's Engine.IO session (see the module doc)."""
+
+    __slots__ = (
+        "socket",
+        "ws",
+        "protocol",
+        "transport",
+        "queue",
+        "drain",
+        "ended",
+        "_stock_close",
+    )
+
+    def __init__(self, socket: Any, ws: Any, protocol: Any) -> None:
+        self.socket = socket
+        self.ws = ws
+        self.protocol = protocol
+        self.transport = protocol.transport
+        self.queue = SendQueue(self)
+        self.drain: asyncio.Task[None] | None = None
+        self.ended = False  # the WebSocket was closed by this session
+        self._stock_close = socket.close
+
+    def writable(self) -> bool:
+        """True if a frame written now goes out in order, after everything sent before it."""
+        protocol = self.protocol
+        return (
+            self.drain is None
+            and self.queue.empty()
+            and not self.ended
+            and protocol.writable.is_set()
+            and not protocol.close_sent
+            and not protocol.disconnected
+            and not self.transport.is_closing()
+        )
 
     def try_write(self, frame: bytes) -> bool:
-        """Write ``frame`` now if order allows (see the module doc); False: use the queue."""
-        socket = self._socket
-        if not socket.upgraded or socket.upgrading or socket.closing or socket.closed:
-            return False  # a polling GET may still hold the queue's getter while upgrading
-        queue = self._queue
-        if queue._queue:  # frames waiting for the writer
+        """Write ``frame`` now if order allows; False: the caller queues it instead."""
+        if not self.writable():
             return False
-        for getter in queue._getters:  # the writer parked on queue.get: nothing in flight
-            if not getter.done():
-                break
-        else:
-            return False
-        protocol = self._protocol
-        if protocol.close_sent or protocol.disconnected or not protocol.writable.is_set():
-            return False
-        transport = self._transport
-        if transport.is_closing():
-            return False
-        transport.write(frame)
+        self.transport.write(frame)
         return True
+
+    # --- replacing the engine.io socket's send / close ----------------------------------
+
+    async def send(self, pkt: Any) -> None:
+        if not await self.socket.check_ping_timeout():
+            return
+        if self.writable():
+            self.transport.write(frame_of(pkt.encode()))
+        else:
+            self.queue.put_nowait(pkt)
+
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        await self._stock_close(wait=wait, abort=abort, reason=reason)
+        self.queue.put_nowait(None)  # then end the WebSocket too (after a CLOSE packet)
+
+    # --- the drain ----------------------------------------------------------------------
+
+    def kick(self) -> None:
+        if self.drain is None and not self.ended:
+            self.drain = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while True:
+                try:
+                    pkt = self.queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                self.queue.task_done()
+                if pkt is None:
+                    await self._end()
+                    return
+                try:
+                    await self.ws.send(pkt.encode())  # waits while uvicorn has paused writing
+                except Exception:
+                    await self._end()
+                    return
+        finally:
+            self.drain = None
+
+    async def _end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            await self.ws.close()
+        while not self.queue.empty():  # nothing more can be sent: free what is left
+            self.queue.get_nowait()
+            self.queue.task_done()
+
+    # --- the connection -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        socket = self.socket
+        if socket.connected and not await self._upgrade():
+            return
+        socket.connected = socket.upgraded = True
+        for pkt in _take_all(socket.queue):  # the OPEN packet, or what polling left
+            self.queue.put_nowait(pkt)
+        socket.queue, socket.send, socket.close = self.queue, self.send, self.close
+        socket.direct = self
+        try:
+            await self._read()
+        finally:
+            socket.direct = None
+            self.queue.put_nowait(None)
+            drain = self.drain
+            if drain is not None:
+                await asyncio.wait([drain])
+            await socket.close(wait=False, abort=True, reason=socket.server.reason.TRANSPORT_CLOSE)
+
+    async def _upgrade(self) -> bool:
+        """The Engine.IO v4 upgrade of a long-polling session: probe, NOOP, UPGRADE."""
+        socket = self.socket
+        socket.upgrading = True
+        try:
+            probe = await self._next()
+            if probe != "2probe":
+                log.info("%s: websocket upgrade without a probe", socket.sid)
+                return False
+            await self.ws.send("3probe")
+            await socket.queue.put(eio_packet.Packet(eio_packet.NOOP))  # ends the pending poll
+            if await self._next() != "5":
+                log.info("%s: websocket upgrade without an UPGRADE packet", socket.sid)
+                return False
+            return True
+        except (OSError, ValueError):
+            return False
+        finally:
+            socket.upgrading = False
+
+    async def _next(self) -> Any:
+        data = await self.ws.wait()  # OSError once the client is gone
+        if data is not None and len(data) > self.socket.server.max_http_buffer_size:
+            raise ValueError("packet is too large")
+        return data
+
+    async def _read(self) -> None:
+        socket = self.socket
+        while True:
+            try:
+                data = await self._next()
+            except (OSError, ValueError, asyncio.CancelledError):
+                return
+            if data is None:
+                return
+            try:
+                await socket.receive(eio_packet.Packet(encoded_packet=data))
+            except eio_exceptions.UnknownPacketError:
+                pass
+            except eio_exceptions.SocketIsClosedError:
+                return
+            except Exception:
+                log.exception("%s: error handling a received packet", socket.sid)
+
+
+def _take_all(queue: asyncio.Queue[Any]) -> list[Any]:
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+        queue.task_done()
+    return items
 
 
 class DirectWebSocket(eio_asgi.WebSocket):
-    """engine.io's ASGI WebSocket wrapper that also gives its socket a ``DirectWriter``."""
+    """engine.io's ASGI WebSocket wrapper, serving the connection with a ``Session``."""
 
     def __init__(self, handler: Any, server: Any) -> None:
         super().__init__(handler, server)
         self._eio_socket = getattr(handler, "__self__", None)  # handler: socket._websocket_handler
 
     async def __call__(self, environ: dict[str, Any]) -> Any:
-        protocol = getattr(environ.get("asgi.send"), "__self__", None)
         socket = self._eio_socket
-        if socket is not None and _supported(protocol):
-            socket.direct_writer = DirectWriter(socket, protocol)
-        try:
+        send: Any = environ.get("asgi.send")
+        protocol = getattr(send, "__self__", None)
+        if socket is None or not _supported(protocol):
             return await super().__call__(environ)
-        finally:
-            if socket is not None:
-                socket.direct_writer = None
+        self.asgi_receive = environ["asgi.receive"]
+        self.asgi_send = send
+        await send({"type": "websocket.accept"})
+        _shed_handshake(protocol, environ)
+        await Session(socket, self, protocol).run()
+        return ""
 
 
 def _supported(protocol: Any) -> bool:
     return all(
-        hasattr(protocol, name) for name in ("transport", "writable", "close_sent", "disconnected")
+        hasattr(protocol, name)
+        for name in ("transport", "writable", "close_sent", "disconnected", "request")
     )
 
 
+# What is kept of a WebSocket's WSGI-style environ once it is open: engine.io's response
+# path reads asgi.*; python-socketio hands the environ to later namespace connects (Parley's
+# handlers read nothing of it) and the Admin UI shows address, query, URL and a few headers.
+_ENVIRON_KEPT = frozenset(
+    (
+        "asgi.scope",
+        "asgi.send",
+        "asgi.receive",
+        "REMOTE_ADDR",
+        "REMOTE_PORT",
+        "REQUEST_METHOD",
+        "PATH_INFO",
+        "QUERY_STRING",
+        "wsgi.url_scheme",
+        "HTTP_HOST",
+        "HTTP_ORIGIN",
+        "HTTP_USER_AGENT",
+    )
+)
+
+
+def _shed_handshake(protocol: Any, environ: dict[str, Any]) -> None:
+    """Drop what a handshake leaves behind for the life of the connection: uvicorn's copy of
+    the request and response, and the environ's copies of every header (engine.io builds it,
+    python-socketio keeps it per session). About 3 KB per connection (bench/reports/memory.md)."""
+    protocol.request = None
+    protocol.response = None
+    kept = {k: v for k, v in environ.items() if k in _ENVIRON_KEPT}
+    environ.clear()  # the same dict python-socketio holds: shrink it in place
+    environ.update(kept)
+
+
+def direct_of(socket: Any) -> Session | None:
+    """The session writing ``socket``'s frames directly, if it has one."""
+    return getattr(socket, "direct", None)
+
+
 def install(eio: Any) -> None:
-    """Give ``eio`` (an engine.io ``AsyncServer`` in ``asgi`` mode) the direct-writer wrapper."""
+    """Serve ``eio``'s (an engine.io ``AsyncServer`` in ``asgi`` mode) WebSockets with
+    sessions."""
     eio._async = {**eio._async, "websocket": DirectWebSocket}
