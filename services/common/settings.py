@@ -122,6 +122,9 @@ class Settings:
     )
     max_rooms_per_socket: int = 100  # room:join beyond it → too_many_rooms
     slow_consumer_max_frames: int = 2000  # a socket with more frames queued is dropped
+    # Engine.IO heartbeat: a ping every interval; no pong within the timeout ends the session
+    ping_interval_seconds: int = 25
+    ping_timeout_seconds: int = 20
     client_msg_id_ttl_seconds: int = 600
 
     # --- encryption at rest (off unless keys are given) ---
@@ -376,6 +379,10 @@ class Settings:
             raise SettingsError("PARLEY_HASH_MAX_PENDING: must be positive")
         if self.slow_consumer_max_frames < 1:
             raise SettingsError("PARLEY_SLOW_CONSUMER_MAX_FRAMES: must be positive")
+        if self.ping_interval_seconds < 1 or self.ping_timeout_seconds < 1:
+            raise SettingsError(
+                "PARLEY_PING_INTERVAL_SECONDS / PARLEY_PING_TIMEOUT_SECONDS: at least 1"
+            )
         if self.max_rooms_per_socket < 1:
             raise SettingsError("PARLEY_MAX_ROOMS_PER_SOCKET: must be positive")
         if not 0 <= self.metrics_port <= 65535 or (

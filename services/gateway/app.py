@@ -61,8 +61,8 @@ class Gateway:
             # None: only the gateway's own origin (the web client it serves)
             cors_allowed_origins="*" if origins == ["*"] else (origins or None),
             cors_credentials=settings.cors_credentials,
-            ping_interval=25,
-            ping_timeout=20,
+            ping_interval=settings.ping_interval_seconds,
+            ping_timeout=settings.ping_timeout_seconds,
         )
         self.parts.manager.max_queued_frames = settings.slow_consumer_max_frames
         self.notifications = NotificationsNamespace(self.sio, settings, self.parts)

@@ -5,10 +5,17 @@ polling upgraded to websocket while messages flow. Runs on both deployments."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import httpx
 import pytest
+import websockets
+
+from services.common.auth import issue_token
+from services.common.settings import Settings
+from tests.support.client import ChatClient
+from tests.support.procs import Service
 
 pytestmark = pytest.mark.e2e
 
@@ -70,3 +77,60 @@ async def test_every_transport_gets_each_senders_messages_in_order(system):
                 assert seen == list(range(PER_SENDER)), (name, n, seen)
     after = [await direct_writes(g.url) for g in system.gateways]
     assert sum(after) - sum(before) >= total  # the websocket receiver at least took direct writes
+
+
+@pytest.fixture(scope="module")
+def quick_heartbeat(tmp_path_factory):
+    env = {
+        "PARLEY_MODE": "single",
+        "PARLEY_SQLITE_PATH": str(tmp_path_factory.mktemp("heartbeat") / "p.db"),
+        "PARLEY_PING_INTERVAL_SECONDS": "1",
+        "PARLEY_PING_TIMEOUT_SECONDS": "1",
+    }
+    gateway = Service("gateway", f"heartbeat-{uuid.uuid4().hex[:6]}", env).start()
+    try:
+        gateway.wait_ready()
+        gateway.settings = Settings.from_env(env)
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+async def test_a_peer_that_stops_answering_pings_loses_its_websocket(quick_heartbeat):
+    """The read loop has no timer of its own: the heartbeat ends the session, and ending the
+    session must close the WebSocket (else a half-open connection would be held forever)."""
+    gateway = quick_heartbeat
+    url = gateway.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    token = issue_token(gateway.settings, f"mute-{uuid.uuid4().hex[:6]}")
+    async with websockets.connect(url) as ws:
+        assert (await ws.recv()).startswith("0{")  # OPEN
+        await ws.send("40/chat," + json.dumps({"token": token}))
+        while not (await ws.recv()).startswith("40/chat,"):  # presence:list may come first
+            pass
+        pings = 0
+        with pytest.raises(websockets.ConnectionClosed):
+            async with asyncio.timeout(15):
+                while True:  # read everything, answer nothing
+                    if await ws.recv() == "2":
+                        pings += 1
+    assert pings >= 1
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(gateway.url + "/metrics", timeout=5)).text
+    assert any(
+        line.startswith("parley_gateway_disconnects_total")
+        and 'reason="ping_timeout"' in line
+        and float(line.split()[-1]) >= 1
+        for line in text.splitlines()
+    ), "the session did not end as a ping timeout"
+
+
+async def test_a_peer_that_answers_pings_stays(quick_heartbeat):
+    gateway = quick_heartbeat
+    client = ChatClient(gateway.url, issue_token(gateway.settings, f"alive-{uuid.uuid4().hex[:6]}"))
+    await client.connect()
+    try:
+        await asyncio.sleep(5)  # five heartbeats
+        assert client.sio.connected
+        assert (await client.call("room:join", f"alive-{uuid.uuid4().hex[:6]}"))["status"] == "ok"
+    finally:
+        await client.close()
