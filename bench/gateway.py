@@ -2,13 +2,21 @@
 
 Fan-out (``fanout.js``: N receivers and S closed-loop senders in one room, websocket) is run
 alternately against Parley and the reference, A B A B, so both see the same machine load; the
-report compares medians as ratios Parley / reference. Two pairs:
+report compares medians as ratios Parley / reference. Three pairs:
 
 - ``single``: Parley ``PARLEY_MODE=single`` (in-process fan-out, SQLite log) vs the reference
   storing in memory;
 - ``cluster``: one Parley gateway in cluster mode (Redis fan-out, Kafka append before the ack,
   Redis presence and rate limits; the persistence worker is not running) vs the reference with
-  its Redis adapter.
+  its Redis adapter;
+- ``cluster2``: two such gateways (one Redis prefix) vs two references with the Redis adapter;
+  ``fanout.js`` gets both URLs and spreads its clients over them round-robin.
+
+On the cluster servers, in the same run: ``fixed`` offers half the reference's saturated acked
+sends/s (median of ``cluster``) open loop with ``bench/fixed_rate.js`` (ack and delivery
+latency, missing acks); ``profile`` samples the gateway with py-spy during one extra fan-out
+run (``bench.profiling``); ``interest`` reads both pods' fan-out counters around N rooms'
+traffic (``bench.interest``). ``--parts`` picks which of these run.
 
 Memory per idle connection (``conn-memory.js``): a fresh server, warmed with a few connections,
 its RSS (``/proc/<pid>/status`` VmRSS) before and while N websocket connections are open.
