@@ -443,8 +443,9 @@ def main() -> None:
         try:
             p1 = parley_gateway("gateway-cluster", env, logs)
             started.append(p1)
-            r1 = reference(args.kit, "reference-redis", logs, redis_url=settings.redis_url)
-            started.append(r1)
+            if parts & {"cluster", "fixed"}:  # the references only where they are compared
+                r1 = reference(args.kit, "reference-redis", logs, redis_url=settings.redis_url)
+                started.append(r1)
             if "cluster" in parts:
                 log("cluster: one Parley gateway (Redis, Kafka) vs reference + Redis adapter")
                 t = time.monotonic()
@@ -485,9 +486,14 @@ def main() -> None:
             if parts & {"cluster2", "interest"}:
                 p2 = parley_gateway("gateway-cluster-2", env, logs)
                 started.append(p2)
-                r2 = reference(args.kit, "reference-redis-2", logs, redis_url=settings.redis_url)
-                started.append(r2)
                 if "cluster2" in parts:
+                    r2 = reference(
+                        args.kit, "reference-redis-2", logs, redis_url=settings.redis_url
+                    )
+                    started.append(r2)
+                    if "cluster" not in parts and "fixed" not in parts:
+                        r1 = reference(args.kit, "reference-redis", logs, settings.redis_url)
+                        started.append(r1)
                     log("two gateways through Redis vs two references with the Redis adapter")
                     t = time.monotonic()
                     results["cluster2"] = compare(

@@ -126,6 +126,8 @@ async def run(urls: list[str], rooms: int = 8, members: int = 10, messages: int 
                 "counters_delta": delta,
                 "expected_received_room": len(own) * messages,
                 "if_subscribed_to_every_room": rooms * messages,
+                # every message counted once, none of the other rooms' (allowing nothing extra)
+                "only_its_rooms": delta["received_room"] == len(own) * messages,
                 "received_share_of_other_pods_messages": round(
                     delta["received_room"] / max(1, rooms * messages), 3
                 ),

@@ -75,6 +75,7 @@ def render(directory: Path) -> str:
     gateway_path = directory / "gateway.json"
     if gateway_path.exists():
         g = json.loads(gateway_path.read_text())
+    if gateway_path.exists() and {"single", "cluster", "cluster2"} & set(g):
         out += [
             "### Gateway vs the reference server (shared kit, same run, alternating A B A B)",
             "",
@@ -159,6 +160,10 @@ def render(directory: Path) -> str:
     return "\n".join(out)
 
 
+def _yes(value: bool | None) -> str:
+    return "–" if value is None else "yes" if value else "**no**"
+
+
 def commit_note(meta: dict[str, Any]) -> str:
     return f" at commit `{meta['commit']}`" if meta.get("commit") else ""
 
@@ -200,8 +205,8 @@ def interest_section(i: dict[str, Any] | None) -> list[str]:
         "",
         "| pod | rooms with members | received, room channels | expected (its rooms only) "
         "| if it took every room | received / other pod's published | published, room "
-        "channels |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "channels | only its rooms' |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for n, p in enumerate(i["pods"], 1):
         d = p["counters_delta"]
@@ -209,7 +214,7 @@ def interest_section(i: dict[str, Any] | None) -> list[str]:
             f"| {n} | {p['rooms_with_members']} | {_fmt(d['received_room'])} | "
             f"{_fmt(p['expected_received_room'])} | {_fmt(p['if_subscribed_to_every_room'])} | "
             f"{_ratio(p['received_share_of_other_pods_messages'])} | "
-            f"{_fmt(d['published_room'])} |"
+            f"{_fmt(d['published_room'])} | {_yes(p.get('only_its_rooms'))} |"
         )
     return [*out, ""]
 
