@@ -368,6 +368,9 @@ def main() -> None:
         "reference's median acked sends/s in the cluster pair)",
     )
     parser.add_argument("--fixed-seconds", type=int, default=10)
+    parser.add_argument(
+        "--fixed-senders", type=int, default=4, help="senders the offered rate is spread over"
+    )
     parser.add_argument("--fixed-rounds", type=int, default=2)
     parser.add_argument("--profile-seconds", type=int, default=8)
     parser.add_argument("--interest-rooms", type=int, default=8)
@@ -471,7 +474,7 @@ def main() -> None:
                     r1,
                     args.fixed_rounds,
                     args.receivers,
-                    args.senders,
+                    args.fixed_senders,
                     rate,
                     args.fixed_seconds,
                 )

@@ -7,8 +7,8 @@
 # are used as they are) and stops exactly the ones it started. The kit (../shared/bench, or
 # PARLEY_BENCH_KIT) is copied to a temporary directory and npm-installed there, never into the
 # repo. Knobs: BENCH_ROUNDS (2), BENCH_SECONDS (8), BENCH_CONNS (2000), BENCH_MESSAGES (20000),
-# BENCH_FIXED_SECONDS (8), BENCH_FIXED_RATE (default: half the reference's saturated rate),
-# BENCH_PROFILE_SECONDS (8), BENCH_SKIP_CLUSTER=1, BENCH_PARTS (default: all of
+# BENCH_FIXED_SECONDS (8), BENCH_FIXED_SENDERS (4), BENCH_FIXED_RATE (default: half the
+# reference's saturated rate), BENCH_PROFILE_SECONDS (8), BENCH_SKIP_CLUSTER=1, BENCH_PARTS (all of
 # single,memory,cluster,fixed,profile,cluster2,interest,persistence; `make bench-profile` runs
 # only profile). Takes about 6-7 minutes on a 2-core machine (engines running).
 set -euo pipefail
@@ -54,7 +54,8 @@ gateway_parts="$(tr , '\n' <<<"$PARTS" | grep -vx persistence | paste -sd, -)" |
 if [[ -n $gateway_parts ]]; then
   gateway_args=(--kit "$KIT" --out "$OUT" --parts "$gateway_parts" --rounds "${BENCH_ROUNDS:-2}"
     --seconds "${BENCH_SECONDS:-8}" --conns "${BENCH_CONNS:-2000}"
-    --fixed-seconds "${BENCH_FIXED_SECONDS:-8}" --profile-seconds "${BENCH_PROFILE_SECONDS:-8}")
+    --fixed-seconds "${BENCH_FIXED_SECONDS:-8}" --fixed-senders "${BENCH_FIXED_SENDERS:-4}"
+    --profile-seconds "${BENCH_PROFILE_SECONDS:-8}")
   [[ -n ${BENCH_FIXED_RATE:-} ]] && gateway_args+=(--fixed-rate "$BENCH_FIXED_RATE")
   [[ ${BENCH_SKIP_CLUSTER:-0} == 1 ]] && gateway_args+=(--skip-cluster)
   "$PY" -m bench.gateway "${gateway_args[@]}"
