@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | md5sum | cut -c1-12)
 
 .PHONY: help run token test test-unit deps infra-up up down restart status lint migrate bench dashboards
+.PHONY: bench-profile bench-idle
 .PHONY: tools helm-lint k8s-render chart-readme test-deploy
 .PHONY: loadtest loadtest-cluster
 
@@ -16,7 +17,9 @@ help:
 	@echo "make up / make down the full local cluster (engines, 2 gateways, worker, presence, nginx)"
 	@echo "make infra-up       only the engines (Redis, Kafka, Cassandra)"
 	@echo "make lint           ruff + mypy (strict on services/)"
-	@echo "make bench          gateway vs the reference server, persistence pipeline (~5 min)"
+	@echo "make bench          gateway vs the reference server, persistence pipeline (~7 min)"
+	@echo "make bench-profile  py-spy flame graph + top-N of the cluster gateway at saturation"
+	@echo "make bench-idle     10,000 idle websockets on one gateway for 5 min (RSS, CPU, drops)"
 	@echo "make dashboards     regenerate the Grafana dashboards and the chart's copies"
 	@echo "make tools          build helm, etcd, kube-apiserver/kubectl/... into ~/.cache/parley (once)"
 	@echo "make helm-lint      helm lint --strict the chart with every ci/ value set"
@@ -70,6 +73,12 @@ status:
 
 bench: $(STAMP)
 	@bash bench/run.sh
+
+bench-profile: $(STAMP)
+	@BENCH_PARTS=profile BENCH_COMMAND="make bench-profile" bash bench/run.sh
+
+bench-idle: $(STAMP)
+	@bash bench/idle.sh
 
 lint: deps
 	@$(VENV)/bin/ruff check services tests bench deploy loadtests parley_client examples

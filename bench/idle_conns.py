@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -30,7 +31,7 @@ from typing import Any
 
 import websockets
 
-from .common import ROOT, SECRET, Proc, log, token, write_json
+from .common import ROOT, SECRET, Proc, free_port, log, token, write_json
 
 
 async def hold_one(url: str, tok: str, ready: list[int], state: dict[str, Any]) -> None:
@@ -77,7 +78,8 @@ async def clients(url: str, n: int, hold: float, server: Proc, mark) -> dict[str
         if i % 100 == 99:  # in waves, as the reference kit does
             while ready[0] + state["failed"] < i + 1 - 50:
                 await asyncio.sleep(0.01)
-    while ready[0] + state["failed"] < n and time.monotonic() - started < 120:
+    connect_budget = max(120.0, n / 25)  # 10,000 connections: 400 s at most
+    while ready[0] + state["failed"] < n and time.monotonic() - started < connect_budget:
         await asyncio.sleep(0.05)
     connect_s = time.monotonic() - started
     log(f"  {ready[0]} connected ({state['failed']} failed) in {connect_s:.1f}s; holding {hold}s")
@@ -181,17 +183,47 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def open_files(conns: int) -> dict[str, Any]:
+    """Room for the sockets: the soft RLIMIT_NOFILE raised to the hard limit (the gateway
+    inherits it; this client holds the other end of every connection), and the ephemeral port
+    range checked (every client connection from 127.0.0.1 to one port takes one)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = conns + 1024
+    if soft < want:
+        target = want if hard == resource.RLIM_INFINITY else min(hard, max(want, soft))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft < want:
+        raise SystemExit(
+            f"RLIMIT_NOFILE hard limit {hard} < {want} needed for {conns} connections "
+            "(raise it: ulimit -Hn, or /etc/security/limits.conf)"
+        )
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    if high - low + 1 < conns + 1000:
+        raise SystemExit(
+            f"ephemeral port range {low}-{high} is too small for {conns} connections "
+            "(sysctl net.ipv4.ip_local_port_range)"
+        )
+    return {"nofile_soft": soft, "nofile_hard": hard, "ephemeral_ports": f"{low}-{high}"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--conns", type=int, default=2000)
     parser.add_argument("--hold", type=float, default=60, help="seconds the connections idle")
-    parser.add_argument("--port", type=int, default=8801)
+    parser.add_argument("--port", type=int, default=0, help="gateway port (0: a free one)")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "idle_conns.json", asyncio.run(run(args)))
+    limits = open_files(args.conns)
+    args.port = args.port or free_port()
+    started = time.monotonic()
+    result = asyncio.run(run(args))
+    result["limits"] = limits
+    result["run_seconds"] = round(time.monotonic() - started, 1)
+    write_json(args.out / "idle_conns.json", result)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def render(directory: Path) -> str:
     out = [
         f"## Parley benchmarks — {meta['date']}",
         "",
-        f"Command: `{meta['command']}`. Machine: {meta['machine']}. "
+        f"Command: `{meta['command']}`{commit_note(meta)}. Machine: {meta['machine']}. "
         f"Load average (1 min) at start {meta['load_start']}, at end {meta.get('load_end', '?')} "
         "— other processes share the machine, so only ratios measured in the same run mean "
         "anything; absolute numbers move with the load.",
@@ -75,6 +75,7 @@ def render(directory: Path) -> str:
     gateway_path = directory / "gateway.json"
     if gateway_path.exists():
         g = json.loads(gateway_path.read_text())
+    if gateway_path.exists() and {"single", "cluster", "cluster2"} & set(g):
         out += [
             "### Gateway vs the reference server (shared kit, same run, alternating A B A B)",
             "",
@@ -83,17 +84,19 @@ def render(directory: Path) -> str:
             "limits raised on both; latency = send → each delivery.",
             "",
         ]
-        out += fanout_table(
-            "Single node: Parley `PARLEY_MODE=single` (SQLite as log and store) vs "
-            "reference (memory)",
-            g["single"],
-        )
+        if "single" in g:
+            out += fanout_table(
+                "Single node: Parley `PARLEY_MODE=single` (SQLite as log and store) vs "
+                "reference (memory)",
+                g["single"],
+            )
         if "cluster" in g:
             out += fanout_table(
                 "Cluster mode: one Parley gateway (Redis fan-out, Kafka acks=all before the ack; "
                 "worker not running) vs reference with the Redis adapter",
                 g["cluster"],
             )
+    if gateway_path.exists() and "memory" in g:
         m = g["memory"]
         out += [
             f"#### Memory per idle connection ({m['parley']['connections']} websocket "
@@ -111,6 +114,9 @@ def render(directory: Path) -> str:
             f"{m['reference']['connect_seconds']} | |",
             "",
         ]
+    if gateway_path.exists():
+        out += cluster_sections(g)
+    out += idle_section(directory)
     persistence_path = directory / "persistence.json"
     if persistence_path.exists():
         p = json.loads(persistence_path.read_text())
@@ -152,6 +158,174 @@ def render(directory: Path) -> str:
             "",
         ]
     return "\n".join(out)
+
+
+def _yes(value: bool | None) -> str:
+    return "–" if value is None else "yes" if value else "**no**"
+
+
+def commit_note(meta: dict[str, Any]) -> str:
+    return f" at commit `{meta['commit']}`" if meta.get("commit") else ""
+
+
+def cluster_sections(g: dict[str, Any]) -> list[str]:
+    """The parts of issue 14: two pods, interest counters, fixed offered load, profile."""
+    out: list[str] = []
+    if "cluster2" in g:
+        out += fanout_table(
+            "Two Parley gateways through Redis (cluster mode, one Redis prefix) vs two "
+            "reference servers with the Redis adapter; `fanout.js` spreads the clients over "
+            "both round-robin; server CPU is the sum of both processes",
+            g["cluster2"],
+        )
+    out += interest_section(g.get("interest"))
+    out += fixed_section(g.get("fixed"))
+    out += profile_section(g.get("profile"))
+    took = g.get("part_seconds") or {}
+    order = ("single", "memory", "cluster", "fixed", "profile", "cluster2", "interest")
+    if took:
+        times = ", ".join(f"{k} {took[k]:g} s" for k in sorted(took, key=(*order, *took).index))
+        out += [f"Wall time of the gateway parts: {times}.", ""]
+    return out
+
+
+def interest_section(i: dict[str, Any] | None) -> list[str]:
+    if not i:
+        return []
+    out = [
+        f"#### Fan-out proportional to interest: {i['rooms']} rooms over 2 gateways",
+        "",
+        f"Room r's {i['members_per_room']} members are all on pod (r mod 2); every room has one "
+        "sender socket on each pod (a member's user, not joined there, so that pod has no "
+        f"interest in the room); each sends {i['messages_per_sender']} messages "
+        f"({i['sent']:,} in all, {i['send_errors']} error acks, "
+        f"{i['deliveries']:,} of {i['deliveries_expected']:,} deliveries). Counters: "
+        "`parley_gateway_fanout_received_total` / `_published_total` from each pod's "
+        "`/metrics`, after − before.",
+        "",
+        "| pod | rooms with members | received, room channels | expected (its rooms only) "
+        "| if it took every room | received / other pod's published | published, room "
+        "channels | only its rooms' |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for n, p in enumerate(i["pods"], 1):
+        d = p["counters_delta"]
+        out.append(
+            f"| {n} | {p['rooms_with_members']} | {_fmt(d['received_room'])} | "
+            f"{_fmt(p['expected_received_room'])} | {_fmt(p['if_subscribed_to_every_room'])} | "
+            f"{_ratio(p['received_share_of_other_pods_messages'])} | "
+            f"{_fmt(d['published_room'])} | {_yes(p.get('only_its_rooms'))} |"
+        )
+    return [*out, ""]
+
+
+def fixed_section(f: dict[str, Any] | None) -> list[str]:
+    if not f:
+        return []
+    s = f["summary"]
+    rows = [
+        ("ack latency p50 (ms, emit → ack)", "ack_p50_ms"),
+        ("ack latency p99 (ms)", "ack_p99_ms"),
+        ("send → delivery p50 (ms)", "delivery_p50_ms"),
+        ("send → delivery p99 (ms)", "delivery_p99_ms"),
+        ("sends/s actually emitted", "sent_per_s"),
+        ("generator lateness p99 (ms behind schedule)", "schedule_late_p99_ms"),
+        ("server CPU, % of one core", "server_cpu_percent"),
+    ]
+    out = [
+        f"#### Fixed offered load: {_fmt(f['offered_per_s'])} msg/s (half the reference's "
+        "saturated acked sends/s in the cluster pair), one cluster gateway vs reference + "
+        "Redis adapter",
+        "",
+        f"`bench/fixed_rate.js`: open loop, {f['senders']} senders round-robin, "
+        f"{f['receivers']} receivers in one room, {f['seconds']} s per run, {f['rounds']} runs "
+        "per server (A B A B), 3 s grace for late acks.",
+        "",
+        "| median of the runs | Parley | reference | Parley / reference |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for label, key in rows:
+        m = s[key]
+        out.append(
+            f"| {label} | {_fmt(m['parley'], 1)} | {_fmt(m['reference'], 1)} | "
+            f"{_ratio(m['ratio'])} |"
+        )
+    for label, key in (
+        ("sent (all runs)", "sent"),
+        ("acked", "acked"),
+        ("error acks", "errors"),
+        ("missing acks (none within the grace)", "missing_acks"),
+        ("deliveries / expected (acked × receivers)", "deliveries"),
+    ):
+        p, r = s[key]["parley"], s[key]["reference"]
+        if key == "deliveries":
+            e = s["deliveries_expected"]
+            out.append(
+                f"| {label} | {_fmt(p)} / {_fmt(e['parley'])} | {_fmt(r)} / "
+                f"{_fmt(e['reference'])} | |"
+            )
+        else:
+            out.append(f"| {label} | {_fmt(p)} | {_fmt(r)} | |")
+    t = s["target_met"]
+    verdict = ", ".join(
+        f"{name} {'met' if ok else '**not met**'}"
+        for name, ok in (
+            ("ack p99 ≤ 50 ms", t["ack_p99_le_50ms"]),
+            ("send → delivery p99 ≤ 100 ms", t["delivery_p99_le_100ms"]),
+        )
+    )
+    return [*out, "", f"Issue 14 targets for Parley (medians of the runs): {verdict}.", ""]
+
+
+def profile_section(p: dict[str, Any] | None) -> list[str]:
+    if not p:
+        return []
+    title = "#### Profile of the cluster gateway at saturation (py-spy, one extra fan-out run)"
+    if "error" in p:
+        return [title, "", f"Not recorded: {p['error']}.", ""]
+    fan = p.get("fanout") or {}
+    out = [
+        title,
+        "",
+        f"{p['seconds']} s at {p['rate_hz']} Hz, {p['main_thread_samples']} samples of the event "
+        f"loop's thread ({p['samples']} over all threads) while `fanout.js` ran "
+        f"({_fmt(fan.get('deliveries_per_s'))} deliveries/s, not counted above). Flame graph "
+        f"`{p['svg']}`, tables `{p['table']}`, collapsed stacks `{p['collapsed']}`.",
+        "",
+        "| # | self % (event loop thread) | function |",
+        "| ---: | ---: | --- |",
+    ]
+    for n, row in enumerate(p["top_self"][:15], 1):
+        out.append(f"| {n} | {row['percent']} | `{row['function']}` |")
+    return [*out, ""]
+
+
+def idle_section(directory: Path) -> list[str]:
+    path = directory / "idle_conns.json"
+    if not path.exists():
+        return []
+    i = json.loads(path.read_text())
+    return [
+        f"### Idle connections: {i['connected']:,} websocket connections on one gateway "
+        f"for {i['held_seconds']:g} s",
+        "",
+        "Single-node gateway; each client joins `/chat` with a token and then only answers "
+        "Engine.IO pings (`bench/idle_conns.py`).",
+        "",
+        "| measure | value |",
+        "| --- | ---: |",
+        f"| connected / failed to connect | {i['connected']:,} / {i['failed']} |",
+        f"| dropped by the server while idle | {i['dropped_while_idle']} |",
+        f"| pings answered | {i['pongs']:,} |",
+        f"| time to open them all (s) | {i['connect_seconds']} |",
+        f"| RSS warmed up → with the connections (kB) | {_fmt(i['rss_before_kb'])} → "
+        f"{_fmt(i['rss_idle_kb'])} |",
+        f"| RSS per connection (kB) | {i['kb_per_connection']} |",
+        f"| RSS samples while idle (kB, every 10 s) | "
+        f"{', '.join(_fmt(v) for v in i['rss_samples_kb'])} |",
+        f"| gateway CPU while idle (% of one core) | {i['server_cpu_percent_idle']} |",
+        "",
+    ]
 
 
 def main() -> None:

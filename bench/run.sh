@@ -7,7 +7,10 @@
 # are used as they are) and stops exactly the ones it started. The kit (../shared/bench, or
 # PARLEY_BENCH_KIT) is copied to a temporary directory and npm-installed there, never into the
 # repo. Knobs: BENCH_ROUNDS (2), BENCH_SECONDS (8), BENCH_CONNS (2000), BENCH_MESSAGES (20000),
-# BENCH_SKIP_CLUSTER=1. Takes about 4 minutes on a 2-core machine (engines running).
+# BENCH_FIXED_SECONDS (8), BENCH_FIXED_SENDERS (4), BENCH_FIXED_RATE (default: half the
+# reference's saturated rate), BENCH_PROFILE_SECONDS (8), BENCH_SKIP_CLUSTER=1, BENCH_PARTS (all of
+# single,memory,cluster,fixed,profile,cluster2,interest,persistence; `make bench-profile` runs
+# only profile). Takes about 6-7 minutes on a 2-core machine (engines running).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
@@ -43,34 +46,29 @@ chmod -R u+w "$KIT"
 (cd "$KIT" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 
 export BENCH_RUN_ID="${STAMP,,}"
-"$PY" - "$OUT/meta.json" <<'EOF'
-import json, os, platform, subprocess, sys, time
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-mem = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
-node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-json.dump({
-    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    "command": "make bench",
-    "machine": f"{os.cpu_count()} cores ({cpu}), {mem / 1048576:.0f} GiB RAM, Linux "
-               f"{platform.release()}, Python {platform.python_version()}, Node {node}",
-    "load_start": round(os.getloadavg()[0], 2),
-}, open(sys.argv[1], "w"), indent=2)
-EOF
+"$PY" -m bench.meta start "$OUT" "${BENCH_COMMAND:-make bench}"
 
-gateway_args=(--kit "$KIT" --out "$OUT" --rounds "${BENCH_ROUNDS:-2}"
-  --seconds "${BENCH_SECONDS:-8}" --conns "${BENCH_CONNS:-2000}")
-[[ ${BENCH_SKIP_CLUSTER:-0} == 1 ]] && gateway_args+=(--skip-cluster)
-"$PY" -m bench.gateway "${gateway_args[@]}"
-"$PY" -m bench.persistence --out "$OUT" --messages "${BENCH_MESSAGES:-20000}"
+# BENCH_PARTS: which parts run (bench.gateway's parts, and persistence), comma-separated.
+PARTS="${BENCH_PARTS:-single,memory,cluster,fixed,profile,cluster2,interest,persistence}"
+gateway_parts="$(tr , '\n' <<<"$PARTS" | grep -vx persistence | paste -sd, -)" || true
+if [[ -n $gateway_parts ]]; then
+  gateway_args=(--kit "$KIT" --out "$OUT" --parts "$gateway_parts" --rounds "${BENCH_ROUNDS:-2}"
+    --seconds "${BENCH_SECONDS:-8}" --conns "${BENCH_CONNS:-2000}"
+    --fixed-seconds "${BENCH_FIXED_SECONDS:-8}" --fixed-senders "${BENCH_FIXED_SENDERS:-4}"
+    --profile-seconds "${BENCH_PROFILE_SECONDS:-8}")
+  [[ -n ${BENCH_FIXED_RATE:-} ]] && gateway_args+=(--fixed-rate "$BENCH_FIXED_RATE")
+  [[ ${BENCH_SKIP_CLUSTER:-0} == 1 ]] && gateway_args+=(--skip-cluster)
+  "$PY" -m bench.gateway "${gateway_args[@]}"
+fi
+if [[ ,$PARTS, == *,persistence,* ]]; then
+  "$PY" -m bench.persistence --out "$OUT" --messages "${BENCH_MESSAGES:-20000}"
+fi
 
-"$PY" - "$OUT/meta.json" <<'EOF'
-import json, os, sys
-meta = json.load(open(sys.argv[1]))
-meta["load_end"] = round(os.getloadavg()[0], 2)
-json.dump(meta, open(sys.argv[1], "w"), indent=2)
-EOF
+"$PY" -m bench.meta end "$OUT"
 echo
 "$PY" -m bench.report "$OUT"
-cp "$OUT/summary.md" "$REPO/bench-results/latest.md"
+if [[ -z ${BENCH_PARTS:-} ]]; then  # a full run only
+  cp "$OUT/summary.md" "$REPO/bench-results/latest.md"
+fi
 echo
 echo "[bench] results: $OUT (summary.md, gateway.json, persistence.json, logs/)"
