@@ -65,11 +65,20 @@ function summary(values) {
       deliveryMs.push(performance.now() - +text.slice(0, at));
     });
   }
+  // Joins are not acked by every server: wait until the room:user-joined announcements
+  // (both servers send them) have been quiet for 500 ms, so the measured load does not
+  // queue behind a join storm the server is still working through (at least 1 s, at most 30).
+  let lastJoinSeen = performance.now();
   for (const s of receivers.concat(senders)) {
     s.on("disconnect", () => { disconnects++; });
+    s.on("room:user-joined", () => { lastJoinSeen = performance.now(); });
     s.emit("room:join", room);
   }
-  await new Promise((r) => setTimeout(r, 1000));
+  const joinsFrom = performance.now();
+  while (performance.now() - joinsFrom < 30000 &&
+         (performance.now() - joinsFrom < 1000 || performance.now() - lastJoinSeen < 500)) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
 
   const ackMs = [], lateMs = [];
   let sent = 0, acked = 0, errors = 0;

@@ -11,6 +11,7 @@ room for ``RECENT_TTL_S`` after its last message — enough while the worker is 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -19,6 +20,9 @@ from services.storage.messages import MessageStore
 
 RECENT_PER_ROOM = 1000
 RECENT_TTL_S = 3600
+# How long a room's newest stored page is shared by the joins of one pod (see
+# ``ReadYourWritesStore.recent``); far below RECENT_TTL_S, which is what makes it safe.
+STORED_PAGE_SHARE_S = 1.0
 
 
 class RecentLog(Protocol):
@@ -39,6 +43,11 @@ class RecentLog(Protocol):
     async def readers(self, room_id: str, message_ids: Sequence[str]) -> dict[str, list[str]]: ...
 
 
+def _retrieve(future: asyncio.Future[list[Message]]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def merge(primary: list[Message], recent: list[Message]) -> list[Message]:
     """Union by id (the stored copy wins), sorted by id."""
     by_id = {m.id: m for m in recent}
@@ -49,9 +58,13 @@ def merge(primary: list[Message], recent: list[Message]) -> list[Message]:
 class ReadYourWritesStore:
     """A ``MessageStore`` for gateways: reads see the recent log too; writes go to ``inner``."""
 
-    def __init__(self, inner: MessageStore, recent: RecentLog) -> None:
+    def __init__(
+        self, inner: MessageStore, recent: RecentLog, share_s: float = STORED_PAGE_SHARE_S
+    ) -> None:
         self.inner = inner
         self.recent_log = recent
+        self.share_s = share_s
+        self._pages: dict[tuple[str, int], tuple[float, asyncio.Future[list[Message]]]] = {}
 
     async def start(self) -> None:
         await self.inner.start()
@@ -75,10 +88,35 @@ class ReadYourWritesStore:
         return [m.with_readers([*m.read_by[1:], *extra.get(m.id, [])]) for m in messages]
 
     async def recent(self, room_id: str, limit: int) -> list[Message]:
+        """The newest ``limit`` messages. A join storm (hundreds of sockets joining one room
+        within a second) would read the same page from the store once per socket; instead the
+        stored page is read once and shared for ``share_s``. Nothing is missed: a message
+        accepted meanwhile is in the recent log (before its ack, kept ``RECENT_TTL_S`` and
+        ``RECENT_PER_ROOM`` deep), which is read fresh every time, as are the readers."""
         stored, recent = await asyncio.gather(
-            self.inner.recent(room_id, limit), self.recent_log.newest(room_id, limit)
+            self._stored_page(room_id, limit), self.recent_log.newest(room_id, limit)
         )
         return await self._with_readers(room_id, merge(stored, recent)[-limit:])
+
+    async def _stored_page(self, room_id: str, limit: int) -> list[Message]:
+        if self.share_s <= 0:
+            return await self.inner.recent(room_id, limit)
+        now = time.monotonic()
+        key = (room_id, limit)
+        shared = self._pages.get(key)
+        if (
+            shared is None
+            or now - shared[0] > self.share_s
+            or (shared[1].done() and shared[1].exception() is not None)
+        ):
+            if len(self._pages) >= 4096:  # forget the stale ones (bounded memory)
+                for old in [k for k, (at, _) in self._pages.items() if now - at > self.share_s]:
+                    del self._pages[old]
+            page = asyncio.ensure_future(self.inner.recent(room_id, limit))
+            page.add_done_callback(_retrieve)  # a failure nobody awaited is not "unretrieved"
+            shared = (now, page)
+            self._pages[key] = shared
+        return list(await asyncio.shield(shared[1]))
 
     async def contains(self, room_id: str, message_id: str) -> bool:
         return await self.recent_log.contains(room_id, message_id) or await self.inner.contains(
