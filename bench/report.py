@@ -126,6 +126,7 @@ def render(directory: Path) -> str:
             "",
             "| measure | value |",
             "| --- | ---: |",
+            *_backlog_rows(p.get("backlog")),
             f"| burst: {b['messages']:,} messages appended through `KafkaMessageLog` "
             f"({b['appends_in_flight']} in flight), Kafka-acked appends/s | "
             f"{_fmt(b['kafka_acked_appends_per_s'])} |",
@@ -158,6 +159,19 @@ def render(directory: Path) -> str:
             "",
         ]
     return "\n".join(out)
+
+
+def _backlog_rows(backlog: dict | None) -> list[str]:
+    """The worker's own capacity: a backlog queued in Kafka before it starts, drained."""
+    if not backlog or "stored_per_s_sustained" not in backlog:
+        return []
+    return [
+        f"| backlog: {backlog.get('messages', 0):,} messages queued before the worker starts, "
+        f"stored/s while draining (10 % → 90 %) | "
+        f"**{_fmt(backlog['stored_per_s_sustained'])}** |",
+        f"| backlog: all stored after (s) / worker CPU % of one core | "
+        f"{backlog['all_stored_after_s']} / {backlog['worker_cpu_percent']} |",
+    ]
 
 
 def _yes(value: bool | None) -> str:

@@ -6,7 +6,7 @@
 # Starts the engines it needs with deploy/local/infra.sh (idempotent: engines already running
 # are used as they are) and stops exactly the ones it started. The kit (../shared/bench, or
 # PARLEY_BENCH_KIT) is copied to a temporary directory and npm-installed there, never into the
-# repo. Knobs: BENCH_ROUNDS (2), BENCH_SECONDS (8), BENCH_CONNS (2000), BENCH_MESSAGES (20000),
+# repo. Knobs: BENCH_ROUNDS (2), BENCH_SECONDS (8), BENCH_CONNS (2000), BENCH_MESSAGES (20000), BENCH_BACKLOG (50000),
 # BENCH_FIXED_SECONDS (8), BENCH_FIXED_SENDERS (4), BENCH_FIXED_RATE (default: half the
 # reference's saturated rate), BENCH_PROFILE_SECONDS (8), BENCH_SKIP_CLUSTER=1, BENCH_PARTS (all of
 # single,memory,cluster,fixed,profile,cluster2,interest,persistence; `make bench-profile` runs
@@ -61,7 +61,8 @@ if [[ -n $gateway_parts ]]; then
   "$PY" -m bench.gateway "${gateway_args[@]}"
 fi
 if [[ ,$PARTS, == *,persistence,* ]]; then
-  "$PY" -m bench.persistence --out "$OUT" --messages "${BENCH_MESSAGES:-20000}"
+  "$PY" -m bench.persistence --out "$OUT" --messages "${BENCH_MESSAGES:-20000}" \
+    --backlog "${BENCH_BACKLOG:-50000}"
 fi
 
 "$PY" -m bench.meta end "$OUT"
