@@ -7,10 +7,11 @@ packet through the queue, a task wake-up, an ASGI ``websocket.send`` dict, uvico
 control and the ``websockets`` library's framing. A ``Session`` serves the same Engine.IO v4
 protocol with less of both:
 
-- **Writes.** A packet is written as a WebSocket frame with one ``transport.write`` at once,
-  whenever nothing is queued before it (a server's frames are never masked, RFC 6455 §5.1, so
-  a room emit's frame is the same bytes for every recipient: ``emit.py`` encodes it once per
-  pod and calls ``try_write`` per recipient). Only when uvicorn has paused writing (the
+- **Writes.** A packet becomes a WebSocket frame at once, whenever nothing is queued before
+  it (a server's frames are never masked, RFC 6455 §5.1, so a room emit's frame is the same
+  bytes for every recipient: ``emit.py`` encodes it once per pod and calls ``try_write`` per
+  recipient); the frames a session gets during one event-loop pass go out together at the end
+  of the pass with one ``transport.write`` (``Flusher``). Only when uvicorn has paused writing (the
   client reads slower than it is sent to) or the session is closing do packets queue; a drain
   task then exists just until the queue is empty, and writes in order. A client that stops
   reading therefore fills its transport buffer, then its queue, and the slow-consumer policy
@@ -81,6 +82,29 @@ class SendQueue(asyncio.Queue[Any]):
         self._session.kick()
 
 
+class Flusher:
+    """Writes every session's frames of one event-loop pass at the end of the pass, one
+    ``transport.write`` per session: when several room emits run in the same pass (the
+    appends of concurrent senders complete together), a recipient costs one system call, not
+    one per message. Anything queued or closing is scheduled after the flush, so order holds."""
+
+    def __init__(self) -> None:
+        self.dirty: list[Session] = []
+
+    def add(self, session: Session) -> None:
+        if not self.dirty:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.dirty.append(session)
+
+    def flush(self) -> None:
+        dirty, self.dirty = self.dirty, []
+        for session in dirty:
+            try:
+                session.flush()
+            except Exception:  # one broken transport must not keep the others' frames
+                log.exception("%s: writing frames failed", session.socket.sid)
+
+
 class Session:
     """One WebSocket connection's Engine.IO session (see the module doc)."""
 
@@ -92,10 +116,12 @@ class Session:
         "queue",
         "drain",
         "ended",
+        "pending",
+        "flusher",
         "_stock_close",
     )
 
-    def __init__(self, socket: Any, ws: Any, protocol: Any) -> None:
+    def __init__(self, socket: Any, ws: Any, protocol: Any, flusher: Flusher) -> None:
         self.socket = socket
         self.ws = ws
         self.protocol = protocol
@@ -103,6 +129,8 @@ class Session:
         self.queue = SendQueue(self)
         self.drain: asyncio.Task[None] | None = None
         self.ended = False  # the WebSocket was closed by this session
+        self.pending: list[bytes] = []  # frames of this event-loop pass, written by flush()
+        self.flusher = flusher
         self._stock_close = socket.close
 
     def writable(self) -> bool:
@@ -119,20 +147,28 @@ class Session:
         )
 
     def try_write(self, frame: bytes) -> bool:
-        """Write ``frame`` now if order allows; False: the caller queues it instead."""
+        """Write ``frame`` (at the end of this event-loop pass) if order allows; False: the
+        caller queues it instead."""
         if not self.writable():
             return False
-        self.transport.write(frame)
+        if not self.pending:
+            self.flusher.add(self)
+        self.pending.append(frame)
         return True
+
+    def flush(self) -> None:
+        """One write for every frame of this pass (several room emits often land in one)."""
+        frames, self.pending = self.pending, []
+        if not frames or self.protocol.close_sent or self.transport.is_closing():
+            return
+        self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     # --- replacing the engine.io socket's send / close ----------------------------------
 
     async def send(self, pkt: Any) -> None:
         if not await self.socket.check_ping_timeout():
             return
-        if self.writable():
-            self.transport.write(frame_of(pkt.encode()))
-        else:
+        if not self.try_write(frame_of(pkt.encode())):
             self.queue.put_nowait(pkt)
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
@@ -263,7 +299,7 @@ class DirectWebSocket(eio_asgi.WebSocket):
         self.asgi_send = send
         await send({"type": "websocket.accept"})
         _shed_handshake(protocol, environ)
-        await Session(socket, self, protocol).run()
+        await Session(socket, self, protocol, socket.server.parley_flusher).run()
         return ""
 
 
@@ -315,3 +351,4 @@ def install(eio: Any) -> None:
     """Serve ``eio``'s (an engine.io ``AsyncServer`` in ``asgi`` mode) WebSockets with
     sessions."""
     eio._async = {**eio._async, "websocket": DirectWebSocket}
+    eio.parley_flusher = Flusher()
