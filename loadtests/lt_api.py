@@ -6,10 +6,13 @@ failure named ``POST /rooms/{room}/messages [<status> <error>]``). Each message 
 same ``lt <key> <sent>`` text as a socket's, so the chatty users' deliveries of it are counted
 and timed as ``deliver`` / ``chat:message`` (publish → delivery through the API path).
 
-``parley_client`` is async (httpx); each user runs its own asyncio loop, which gevent's
-patched selectors make cooperative. It is imported from the checkout (the repository root is
-put on ``sys.path``); the Kubernetes load-test pods do not carry it, so this class runs only
-where ``PARLEY_LT_API_KEY`` is set (``locustfile.py``).
+``parley_client`` is async (httpx): one asyncio loop per process runs forever in a greenlet
+(gevent's patched selectors make its wait cooperative), and each user hands it a coroutine
+and waits for the result on a ``concurrent.futures.Future`` (gevent-patched locks), so
+requests of several users overlap and the socket users keep running meanwhile. It is
+imported from the checkout (the repository root is put on ``sys.path``); the Kubernetes
+load-test pods do not carry it, so this class runs only where ``PARLEY_LT_API_KEY`` is set
+(``locustfile.py``).
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ import itertools
 import random
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
+import gevent
 from locust import User, between, task
 from lt_user import CONFIG, TRACKER, now_ms, room_name, worker_index
 
@@ -32,6 +38,17 @@ from parley_client import ApiError, ParleyApi  # noqa: E402
 
 NAME = "POST /rooms/{room}/messages"
 _publishers = itertools.count()
+_loop: asyncio.AbstractEventLoop | None = None
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float) -> T:
+    """Run ``coro`` on the process's asyncio loop; only the calling greenlet waits."""
+    global _loop
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
+        gevent.spawn(_loop.run_forever)
+    return asyncio.run_coroutine_threadsafe(coro, _loop).result(timeout)
 
 
 class ApiPublisherUser(User):
@@ -43,12 +60,10 @@ class ApiPublisherUser(User):
         self.n = next(_publishers)
         self.keys = (f"{CONFIG.room_prefix}.api.{worker_index(self.environment)}.{self.n}.{i}"
                      for i in itertools.count())  # fmt: skip
-        self.loop = asyncio.new_event_loop()
         self.api = ParleyApi(self.host, CONFIG.api_key, timeout=CONFIG.ack_timeout_s)
 
     def on_stop(self) -> None:
-        self.loop.run_until_complete(self.api.aclose())
-        self.loop.close()
+        run(self.api.aclose(), CONFIG.ack_timeout_s)
 
     def fire(self, name: str, started: float, exception: Exception | None = None) -> None:
         self.environment.events.request.fire(
@@ -72,8 +87,8 @@ class ApiPublisherUser(User):
         TRACKER.sent(key, room, sent)
         started = time.perf_counter()
         try:
-            message_id = self.loop.run_until_complete(
-                self.api.publish(room, text, client_msg_id=key)
+            message_id = run(
+                self.api.publish(room, text, client_msg_id=key), CONFIG.ack_timeout_s + 1
             )
         except ApiError as exc:
             TRACKER.refused(key)
