@@ -158,6 +158,9 @@ def render(directory: Path) -> str:
             f"{h['page_before_middle_50']['p50_ms']} / {h['page_before_middle_50']['p99_ms']} |",
             "",
         ]
+    api_path = directory / "api.json"
+    if api_path.exists():
+        out += api_section(json.loads(api_path.read_text()))
     return "\n".join(out)
 
 
@@ -340,6 +343,49 @@ def idle_section(directory: Path) -> list[str]:
         f"| gateway CPU while idle (% of one core) | {i['server_cpu_percent_idle']} |",
         "",
     ]
+
+
+def api_section(a: dict[str, Any]) -> list[str]:
+    """``bench/api.py``: the Server API publish path beside ``chat:message``, same run."""
+    rows = [
+        ("accepted messages/s (201 / ack ok)", "accepted_per_s"),
+        ("send → delivery p50 (ms)", "p50_ms"),
+        ("send → delivery p95 (ms)", "p95_ms"),
+        ("send → delivery p99 (ms)", "p99_ms"),
+        ("publishing gateway CPU ms per message", "publisher_cpu_ms_per_message"),
+    ]
+    out = [
+        f"### Server API publish vs `chat:message` ({a['mode']})",
+        "",
+        f"{a['receivers']} receivers over {a['gateways']} gateways in one room; "
+        f"{a['messages']:,} messages per path and round, {a['rounds']} rounds alternating "
+        f"API / Socket.IO, then each path once with one request in flight. The first gateway "
+        "takes every publish; latency = send → each receiver's copy.",
+        "",
+        f"| median of the runs | API x{a['concurrency']} | Socket.IO x{a['concurrency']} "
+        "| API / Socket.IO | API x1 | Socket.IO x1 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    s, one = a["summary"], a["serial"]
+    for label, key in rows:
+        api, sio = s["api"][key], s["socketio"][key]
+        ratio = round(api / sio, 3) if api is not None and sio else None
+        out.append(
+            f"| {label} | {_fmt(api)} | {_fmt(sio)} | {_ratio(ratio)} | "
+            f"{_fmt(one['api'][key])} | {_fmt(one['socketio'][key])} |"
+        )
+    out += [
+        "",
+        "Deliveries (all runs): API "
+        f"{s['api']['deliveries'] + one['api']['deliveries']:,} of "
+        f"{s['api']['expected'] + one['api']['expected']:,}, Socket.IO "
+        f"{s['socketio']['deliveries'] + one['socketio']['deliveries']:,} of "
+        f"{s['socketio']['expected'] + one['socketio']['expected']:,}; failed sends: API "
+        f"{s['api']['errors'] + one['api']['errors']}, Socket.IO "
+        f"{s['socketio']['errors'] + one['socketio']['errors']}.",
+        "",
+    ]
+    return out
 
 
 def main() -> None:
