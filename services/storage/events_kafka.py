@@ -17,25 +17,20 @@ import time
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from prometheus_client import Counter, Gauge
 
 from services.common.kafka_io import kafka_options
 from services.common.retry import Backoff
 from services.common.settings import Settings
 
 from .events import Event, events_topic
+from .metrics import EVENT_QUEUED as QUEUED
+from .metrics import EVENT_RECORDS as RECORDS
 
 log = logging.getLogger("parley.events")
 QUEUE_MAX = 10_000
 RETRY_SECONDS = 30.0
 FLUSH_SECONDS = 5.0
 BATCH_MAX = 500
-RECORDS = Counter(
-    "parley_event_log_records_total",
-    "Presence and membership events for webhooks, by type and outcome (sent, dropped)",
-    ["type", "outcome"],
-)
-QUEUED = Gauge("parley_event_log_queued", "Events waiting for Kafka in this process")
 
 
 class KafkaEventLog:
