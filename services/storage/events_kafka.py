@@ -87,7 +87,7 @@ class KafkaEventLog:
             try:
                 await producer.start()
                 return producer
-            except KafkaError as exc:
+            except Exception as exc:  # KafkaError, or DNS/TLS errors of the connect
                 with contextlib.suppress(Exception):
                     await producer.stop()
                 delay = backoff.next()
@@ -95,19 +95,22 @@ class KafkaEventLog:
                 await asyncio.sleep(delay)
 
     async def _run(self) -> None:
-        producer = await self._connect()
-        self._connected = True
-        try:
-            while True:
-                batch = [await self._queue.get()]
-                while len(batch) < BATCH_MAX and not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                QUEUED.set(self._queue.qsize())
-                await self._send(producer, batch)
-        finally:
-            self._connected = False
-            with contextlib.suppress(Exception):
-                await producer.stop()
+        while True:  # a producer that breaks is replaced; the queue stays
+            producer = await self._connect()
+            self._connected = True
+            try:
+                while True:
+                    batch = [await self._queue.get()]
+                    while len(batch) < BATCH_MAX and not self._queue.empty():
+                        batch.append(self._queue.get_nowait())
+                    QUEUED.set(self._queue.qsize())
+                    await self._send(producer, batch)
+            except Exception:
+                log.exception("event log producer failed; reconnecting")
+            finally:
+                self._connected = False
+                with contextlib.suppress(Exception):
+                    await producer.stop()
 
     async def _send(self, producer: AIOKafkaProducer, batch: list[Event]) -> None:
         """Send a batch, retrying the failed events (in their order) until the budget ends."""
@@ -122,14 +125,14 @@ class KafkaEventLog:
                 try:
                     sent = await producer.send(self.topic, event.encode(), key=event.key.encode())
                     futures.append((event, sent))
-                except KafkaError as exc:
+                except (KafkaError, TimeoutError) as exc:
                     failed.append(event)
                     error = exc
             for event, sent in futures:
                 try:
                     await sent
                     RECORDS.labels(event.type, "sent").inc()
-                except KafkaError as exc:
+                except (KafkaError, TimeoutError) as exc:
                     failed.append(event)
                     error = exc
             pending = failed
