@@ -158,6 +158,9 @@ def render(directory: Path) -> str:
             f"{h['page_before_middle_50']['p50_ms']} / {h['page_before_middle_50']['p99_ms']} |",
             "",
         ]
+    api_path = directory / "api.json"
+    if api_path.exists():
+        out += api_section(json.loads(api_path.read_text()))
     return "\n".join(out)
 
 
@@ -340,6 +343,51 @@ def idle_section(directory: Path) -> list[str]:
         f"| gateway CPU while idle (% of one core) | {i['server_cpu_percent_idle']} |",
         "",
     ]
+
+
+def api_section(a: dict[str, Any]) -> list[str]:
+    """``bench/api.py``: the Server API publish path beside ``chat:message``, same run."""
+    rows = [
+        ("accepted messages/s (201 / ack ok)", "accepted_per_s"),
+        ("send → 201 / ack p50 (ms)", "answer_p50_ms"),
+        ("send → 201 / ack p95 (ms)", "answer_p95_ms"),
+        ("send → delivery p50 (ms)", "p50_ms"),
+        ("send → delivery p95 (ms)", "p95_ms"),
+        ("send → delivery p99 (ms)", "p99_ms"),
+        ("publishing gateway CPU ms per message", "publisher_cpu_ms_per_message"),
+        ("bench process CPU, % of one core", "client_cpu_percent"),
+    ]
+    names = {
+        "api": "API (parley_client)",
+        "api-aiohttp": "API (aiohttp)",
+        "socketio": "Socket.IO",
+    }
+    s, one = a["summary"], a["serial"]
+    paths = list(s)
+    c = a["concurrency"]
+    head = [f"{names.get(p, p)} x{c}" for p in paths] + [f"{names.get(p, p)} x1" for p in paths]
+    out = [
+        f"### Server API publish vs `chat:message` ({a['mode']})",
+        "",
+        f"{a['receivers']} receivers over {a['gateways']} gateways in one room; "
+        f"{a['messages']:,} messages per path and round, {a['rounds']} rounds alternating the "
+        "paths, then each path once with one request in flight. The first gateway takes every "
+        "publish; latency = send → each receiver's copy; medians of the runs.",
+        "",
+        "| | " + " | ".join(head) + " |",
+        "| --- |" + " ---: |" * len(head),
+    ]
+    for label, key in rows:
+        cells = [_fmt(s[p].get(key)) for p in paths] + [_fmt(one[p].get(key)) for p in paths]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    delivered = ", ".join(
+        f"{names.get(p, p)} {s[p]['deliveries'] + one[p]['deliveries']:,} of "
+        f"{s[p]['expected'] + one[p]['expected']:,} ({s[p]['errors'] + one[p]['errors']} "
+        "failed sends)"
+        for p in paths
+    )
+    out += ["", f"Deliveries, all runs: {delivered}.", ""]
+    return out
 
 
 def main() -> None:

@@ -6,9 +6,16 @@ run by weight (the *mixed* scenario).
     python loadtests/run.py --scenario chatty ...              # the same, plus the report
 
 Settings are ``PARLEY_LT_*`` environment variables (``lt_config.py``; README "Load testing").
+With ``PARLEY_LT_API_KEY`` set, ``ApiPublisherUser`` (the Server API through
+``parley_client``, ``lt_api.py``) is one more class, in the mixed run too.
 """
 
 import lt_hooks  # noqa: F401  (registers the run-level event listeners)
 from lt_scenarios import ChattyUser, FanoutUser, HistoryUser, PresenceUser, StormUser
+from lt_user import CONFIG
 
 __all__ = ["ChattyUser", "FanoutUser", "HistoryUser", "PresenceUser", "StormUser"]
+if CONFIG.api_key:
+    from lt_api import ApiPublisherUser
+
+    __all__ += ["ApiPublisherUser"]

@@ -56,6 +56,10 @@ class LoadConfig:
     presence_rooms: int = 2
     presence_stay: Range = (2.0, 5.0)
     presence_away: Range = (0.5, 2.0)
+    # the Server API publisher (``lt_api.py``; only with a key): posts into the chatty rooms
+    api_key: str = field(default="", repr=False)  # a key with the publish scope
+    weight_api: int = 1
+    api_think: Range = (0.5, 1.0)
 
     # --- verdict: exit code 1 on failures, 3 on latency thresholds ---
     max_fail_ratio: float = 0.0
@@ -105,6 +109,8 @@ class LoadConfig:
         for name in ("chatty_rooms", "storm_rooms", "history_rooms", "presence_rooms"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"PARLEY_LT_{name.upper()}: must be at least 1")
+        if self.api_key and len(self.api_key) < 24:
+            raise ConfigError("PARLEY_LT_API_KEY: shorter than the server's 24 characters")
         parse_thresholds(self.thresholds)
 
 

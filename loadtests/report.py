@@ -201,7 +201,8 @@ def summary(out: Path) -> str:
         "## Every measurement",
         "",
         "`connect`: handshake; `ack`: emit → ack; `deliver`: send → receipt per recipient; "
-        "`history`: join → room:history; `http`: register/login. Times in ms.",
+        "`history`: join → room:history; `http`: register/login; `api`: Server API request"
+        " → answer (parley_client). Times in ms.",
         "",
         "| type | name | count | failures | p50 | p95 | p99 | max | per s |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

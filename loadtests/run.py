@@ -27,6 +27,7 @@ SCENARIOS = {
     "storm": ["StormUser"],
     "history": ["HistoryUser"],
     "presence": ["PresenceUser"],
+    "api": ["ChattyUser", "ApiPublisherUser"],  # needs PARLEY_LT_API_KEY
     "mixed": [],  # every class, by weight
 }
 
@@ -50,6 +51,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.scenario == "api" and not os.environ.get("PARLEY_LT_API_KEY"):
+        sys.exit("--scenario api needs PARLEY_LT_API_KEY (a Server API key with publish)")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out or HERE / "reports" / f"{stamp}-{args.scenario}").resolve()
     out.mkdir(parents=True, exist_ok=True)

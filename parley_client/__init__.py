@@ -142,12 +142,13 @@ class ParleyApi:
     # --- rooms ----------------------------------------------------------------------------
 
     async def join(self, room_id: str, user_id: str) -> int:
-        """Every live socket of the user joins the room; returns how many are in it."""
+        """Store the user's membership (kept while offline: their later sockets are joined on
+        connect) and join every live socket; returns how many are in the room (0 offline)."""
         path = f"/rooms/{_seg(room_id)}/members/{_seg(user_id)}"
         return int((await self._call("PUT", path))["sockets"])
 
     async def leave(self, room_id: str, user_id: str) -> int:
-        """Every socket of the user leaves the room; returns how many remain (0)."""
+        """End the stored membership; every socket leaves the room; returns how many remain."""
         path = f"/rooms/{_seg(room_id)}/members/{_seg(user_id)}"
         return int((await self._call("DELETE", path))["sockets"])
 

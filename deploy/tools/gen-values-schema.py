@@ -47,6 +47,7 @@ SECRET_KEYS = [
     "PARLEY_KAFKA_PASSWORD",
     "PARLEY_CASSANDRA_PASSWORD",
     "PARLEY_API_KEYS",
+    "PARLEY_WEBHOOKS",
 ]
 SCALAR = {"type": ["string", "number", "boolean"]}
 
@@ -244,6 +245,15 @@ schema = {
         ),
         "persistence": workload({}, 0),
         "presence": workload({"service": obj({"port": PORT})}, 2),
+        "webhooks": workload(
+            {
+                "enabled": B,
+                "existingSecret": S,
+                "secretKey": {"type": "string", "pattern": "^[-._a-zA-Z0-9]+$"},
+                "egress": LIST,
+            },
+            1,
+        ),
         "migrate": obj(
             {
                 "enabled": B,

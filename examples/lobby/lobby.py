@@ -41,7 +41,7 @@ async def run(api: ParleyApi, lobby: str, size: int, games: int | None, poll_s: 
     made = 0
     while games is None or made < games:
         try:
-            waiting = sorted(m.user_id for m in await api.members(lobby))
+            waiting = sorted(m.user_id for m in await api.members(lobby) if m.online)
             if len(waiting) >= size:
                 await make_match(api, lobby, waiting[:size])
                 made += 1

@@ -6,14 +6,17 @@ answers 404). Each request: the bearer key (401), its scope (403; ``admin`` impl
 scope), the key's rate limit (429 + ``Retry-After``, shared by every pod through the limiter),
 then the route. Errors are ``{error: <code>, message: <text>}``: 400 malformed (JSON, room id,
 query), 413 body over ``PARLEY_API_MAX_BODY_BYTES``, 422 a body that breaks the schema
-(unknown fields included), 404 an unknown user where knowable (offline for a join), 503 a
-backend down. No input gives a trace; keys are never logged (only their names).
+(unknown fields included), 503 a backend down. No input gives a trace; keys are never logged
+(only their names).
 
 - messages go through the same ``AcceptPipeline`` as ``chat:message``: ``201 {messageId}``
   only once durable; same ``clientMsgId`` from the same identity → the first id, stored once.
   The identity is the key's (``api:<name>``) or, with ``admin``, the user of ``userId``.
 - join/leave/disconnect are control-bus commands every pod runs for its own sockets
   (``server_side.py``); the request waits (bounded) until the presence store shows them done.
+  A join is also stored (``memberships.py``), offline users included: their later sockets are
+  joined on connect; a DELETE (or the user's ``room:leave``) ends it. Membership changes are
+  recorded for the ``room.member_joined`` / ``-left`` webhooks (``events.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from services.common.ids import is_valid_id
 from services.common.model import iso_ms, parse_new_message, parse_room_id
 from services.common.settings import Settings
 from services.storage.control import DISCONNECT, JOIN, LEAVE, Command
+from services.storage.events import MEMBER_JOINED, MEMBER_LEFT
 
 from . import api_openapi
 from .bootstrap import Components
@@ -273,16 +277,18 @@ class ServerApi:
         return [d["sid"] for d in (await self.parts.presence.user(user_id)).devices]
 
     async def put_member(self, request: Request, key: ApiKey) -> Response:
+        """Store the membership (kept while the user is offline: the ACL and every later
+        socket of the user honour it), then join every live socket of the user, on any pod."""
         room_id, user_id = room_of(request), user_of(request)
         self.check_room(room_id, key)
         members = dm_members(room_id)
         if room_id.startswith("dm:") and (members is None or user_id not in members):
             raise ApiError(403, "forbidden", f"{user_id} is not a participant of {room_id}")
         sids = await self.live_sids(user_id)
-        if not sids:
-            raise ApiError(404, "not_found", "the user has no live socket")
         before = await self.sockets_in_room(user_id, room_id)
-        if before < len(sids):
+        name = await self.username(user_id)
+        stored_now = await self.parts.memberships.add(user_id, name, room_id)
+        if sids and before < len(sids):
             await self.publish(Command(JOIN, user_id, self.settings.pod_id, room_id=room_id))
 
             async def joined() -> bool:
@@ -292,21 +298,30 @@ class ServerApi:
         sockets = await self.sockets_in_room(user_id, room_id)
         if before == 0 and sockets > 0:  # the room hears of a new member once
             name = next(
-                m.username
-                for m in await self.parts.presence.room_members(room_id)
-                if m.user_id == user_id
+                (
+                    m.username
+                    for m in await self.parts.presence.room_members(room_id)
+                    if m.user_id == user_id
+                ),
+                name,
             )
             joined_event = {"userId": user_id, "username": name, "roomId": room_id}
             await self.sio.emit(
                 "room:user-joined", joined_event, room=room_id, skip_sid=sids, namespace=CHAT
             )
+        if stored_now and before == 0:  # a new member: not stored before, no socket in it
+            self.chat.record_member(MEMBER_JOINED, user_id, name, room_id, "api")
         return JSONResponse({"roomId": room_id, "userId": user_id, "sockets": sockets})
 
     async def delete_member(self, request: Request, key: ApiKey) -> Response:
+        """Forget the stored membership and take every live socket of the user out."""
         room_id, user_id = room_of(request), user_of(request)
         self.check_room(room_id, key)
+        stored = await self.parts.memberships.members(room_id)
+        unstored = await self.parts.memberships.remove(user_id, room_id)
         members = {m.user_id: m for m in await self.parts.presence.room_members(room_id)}
         member = members.get(user_id)
+        name = member.username if member is not None else stored.get(user_id, user_id)
         if member is not None:
             await self.publish(Command(LEAVE, user_id, self.settings.pod_id, room_id=room_id))
 
@@ -314,17 +329,28 @@ class ServerApi:
                 return await self.sockets_in_room(user_id, room_id) == 0
 
             if await until(left, CONFIRM_SECONDS):
-                left_event = {"userId": user_id, "username": member.username, "roomId": room_id}
+                left_event = {"userId": user_id, "username": name, "roomId": room_id}
                 await self.sio.emit("room:user-left", left_event, room=room_id, namespace=CHAT)
+        if unstored or member is not None:
+            self.chat.record_member(MEMBER_LEFT, user_id, name, room_id, "api")
         remaining = await self.sockets_in_room(user_id, room_id)
         return JSONResponse({"roomId": room_id, "userId": user_id, "sockets": remaining})
 
     async def get_members(self, request: Request, key: ApiKey) -> Response:
+        """Users with a socket in the room (any pod) and stored members with none."""
         room_id = room_of(request)
-        members = [
+        live = await self.parts.presence.room_members(room_id)
+        members: list[dict[str, Any]] = [
             {"userId": m.user_id, "username": m.username, "online": True, "sockets": m.sockets}
-            for m in await self.parts.presence.room_members(room_id)
+            for m in live
         ]
+        in_room = {m.user_id for m in live}
+        stored = await self.parts.memberships.members(room_id)
+        for user_id in sorted(set(stored) - in_room):
+            online = (await self.parts.presence.user(user_id)).online
+            members.append(
+                {"userId": user_id, "username": stored[user_id], "online": online, "sockets": 0}
+            )
         return JSONResponse({"roomId": room_id, "members": members})
 
     async def get_messages(self, request: Request, key: ApiKey) -> Response:

@@ -157,7 +157,12 @@ def document() -> dict[str, Any]:
                             "userId": {"type": "string"},
                             "username": {"type": "string"},
                             "online": {"type": "boolean"},
-                            "sockets": {"type": "integer", "minimum": 1},
+                            "sockets": {
+                                "type": "integer",
+                                "minimum": 0,
+                                "description": "the user's sockets in the room (0: a stored "
+                                "server-side member with none in it)",
+                            },
                         },
                     },
                 },
@@ -185,7 +190,7 @@ def document() -> dict[str, Any]:
         },
     }
     responses = {f"E{status}": _json(_ref("Error"), text) for status, text in ERROR_CODES.items()}
-    responses["E404"] = _json(_ref("Error"), "Unknown user (a join of a user with no socket)")
+    responses["E404"] = _json(_ref("Error"), "No such route")
     before = {
         "name": "before",
         "in": "query",
@@ -233,21 +238,21 @@ def document() -> dict[str, Any]:
                 "getMembers",
                 "The room's members across every pod",
                 "read",
-                ("200", _ref("Members"), "Members with a live socket in the room"),
+                ("200", _ref("Members"), "Users with a socket in it, and stored members"),
             ),
         },
         "/rooms/{roomId}/members/{userId}": {
             "parameters": [ROOM, USER],
             "put": _op(
                 "joinMember",
-                "Server-side join: every live socket of the user joins the room",
+                "Server-side join, stored (offline users too): every live socket of the user "
+                "joins the room now, every later one on connect",
                 "rooms",
-                ("200", _ref("Membership"), "Joined (sockets: how many are in the room)"),
-                extra_errors=("404",),
+                ("200", _ref("Membership"), "Stored and joined (sockets: how many are in it)"),
             ),
             "delete": _op(
                 "leaveMember",
-                "Server-side leave: every socket of the user leaves the room",
+                "Server-side leave: the stored membership ends, every socket leaves the room",
                 "rooms",
                 ("200", _ref("Membership"), "Left (sockets: how many remain)"),
             ),

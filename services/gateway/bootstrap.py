@@ -23,7 +23,9 @@ from services.storage.claims import ClaimStore, MemoryClaims
 from services.storage.claims_redis import RedisClaims
 from services.storage.control import ControlBus, MemoryControlBus
 from services.storage.control_redis import RedisControlBus
+from services.storage.events import EventLog, NoEventLog
 from services.storage.files import FileStore
+from services.storage.memberships import Memberships, MemoryMemberships
 from services.storage.messages import MessageLog, MessageStore
 from services.storage.presence import PresenceStore
 from services.storage.ratelimit import MemoryRateLimiter, RateLimiter
@@ -61,6 +63,8 @@ class Components:
     stats: StatsBoard = field(default_factory=MemoryStatsBoard)  # admin:stats reports
     users: UserStore = field(default_factory=MemoryUserStore)  # /auth/register, /auth/login
     revocations: Revocations = field(default_factory=MemoryRevocations)  # kicked tokens
+    events: EventLog = field(default_factory=NoEventLog)  # transitions for the webhooks
+    memberships: Memberships = field(default_factory=MemoryMemberships)  # Server API joins
     _starters: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -71,6 +75,7 @@ class Components:
             "presence": self.presence,
             "files": self.files,
             "users": self.users,
+            "events": self.events,
         }
         seen: set[int] = set()
         for name, part in parts.items():
@@ -88,7 +93,7 @@ class Components:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         seen: set[int] = set()
-        for part in (self.log, self.store, self.presence, self.files, self.users):
+        for part in (self.events, self.log, self.store, self.presence, self.files, self.users):
             if id(part) not in seen:
                 seen.add(id(part))
                 with contextlib.suppress(Exception):
@@ -147,9 +152,12 @@ def build(settings: Settings) -> Components:
             users=SqliteUserStore(settings.sqlite_path),
         )
 
+    from services.storage.events_kafka import KafkaEventLog
     from services.storage.files_cassandra import CassandraFileStore
+    from services.storage.memberships_redis import RedisMemberships
     from services.storage.messages_cassandra import CassandraMessageStore
     from services.storage.messages_kafka import KafkaMessageLog
+    from services.storage.presence_events import RecordingPresence
     from services.storage.presence_redis import RedisPresenceStore
     from services.storage.recent_redis import RedisRecentLog
     from services.storage.users_cassandra import CassandraUserStore
@@ -171,12 +179,13 @@ def build(settings: Settings) -> Components:
     )
     redis = redis_client(settings.redis_url, options=trust)
     recent = RedisRecentLog(redis, settings.redis_prefix)
+    events = KafkaEventLog(settings)
     return Components(
         manager=manager,
         log=KafkaMessageLog(settings),
         store=ReadYourWritesStore(CassandraMessageStore(settings), recent),
         recent=recent,
-        presence=RedisPresenceStore.from_settings(settings),
+        presence=RecordingPresence(RedisPresenceStore.from_settings(settings), events),
         limiter=RedisRateLimiter(redis, settings.redis_prefix),
         claims=RedisClaims(redis, settings.redis_prefix),
         files=CassandraFileStore(settings),
@@ -185,4 +194,6 @@ def build(settings: Settings) -> Components:
         control=RedisControlBus(settings.redis_url, settings.redis_prefix, redis_options=trust),
         stats=RedisStatsBoard(redis, settings.redis_prefix),
         revocations=RedisRevocations(redis, settings.redis_prefix, settings.jwt_leeway_seconds),
+        events=events,
+        memberships=RedisMemberships(redis, settings.redis_prefix),
     )

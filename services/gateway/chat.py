@@ -7,7 +7,9 @@ code}``; nothing a client sends can raise out of a handler or reach the client a
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any
 
@@ -29,6 +31,7 @@ from services.common.model import (
 from services.common.settings import Settings
 from services.gateway.dedupe import Deduper
 from services.presence import metrics as presence_metrics
+from services.storage.events import MEMBER_JOINED, MEMBER_LEFT, member_event
 from services.storage.files import StoredFile, new_file_id, parse_upload
 from services.storage.presence import Session
 
@@ -60,6 +63,10 @@ class ChatNamespace:
         self.identities: dict[str, Identity] = {}  # sid -> identity, sockets of this pod
         self.batching: set[str] = set()  # sids that opted in to chat:batch
         self.batcher = Batcher(self._emit_to_room)
+        # run (in the background) for every accepted socket: server_side.py's rejoin of the
+        # user's stored memberships
+        self.connected_hooks: list[Callable[[str, Identity], Coroutine[Any, Any, None]]] = []
+        self._hook_tasks: set[asyncio.Task[None]] = set()
         sio.manager.divert(NAMESPACE, "chat:message", self.batching, self._batch)
         self.limits = settings.event_limits
         self.cipher = Cipher.from_settings(settings.encryption_keys, settings.encryption_active_key)
@@ -116,8 +123,19 @@ class ChatNamespace:
         """Membership is per user: any of the user's sockets, on any pod, joined the room."""
         if self.in_room(sid, room_id):
             return
-        if not await self.parts.presence.is_member(identity.user_id, room_id):
+        if not await self.is_member(identity.user_id, room_id):
             raise ChatError(Code.FORBIDDEN, f"not a member of {room_id}")
+
+    async def is_member(self, user_id: str, room_id: str) -> bool:
+        """A live socket of the user (any pod) joined the room, or a server-side join of the
+        user is stored for it (``memberships.py``)."""
+        if await self.parts.presence.is_member(user_id, room_id):
+            return True
+        return await self.parts.memberships.has(user_id, room_id)
+
+    def record_member(self, kind: str, user_id: str, username: str, room_id: str, via: str) -> None:
+        """``room.member_joined`` / ``-left`` on the event log (queued, never waits)."""
+        self.parts.events.record(member_event(kind, room_id, user_id, username, via, now_ms()))
 
     async def _presence_list(self, user_id: str) -> list[Any]:
         if self.settings.presence_scope == "rooms":
@@ -152,6 +170,10 @@ class ChatNamespace:
         )
         if went_online:
             presence_metrics.ANNOUNCEMENTS.labels("online").inc()
+        for hook in self.connected_hooks:  # after the connect, never delaying it
+            task = asyncio.create_task(hook(sid, identity))
+            self._hook_tasks.add(task)
+            task.add_done_callback(self._hook_tasks.discard)
 
     async def disconnect(self, sid: str, reason: object = None) -> None:
         identity = self.identities.pop(sid, None)
@@ -179,6 +201,9 @@ class ChatNamespace:
         already = self.in_room(sid, room_id)
         if not already and self.joined_count(sid) >= s.max_rooms_per_socket:
             raise ChatError(Code.TOO_MANY_ROOMS, f"{s.max_rooms_per_socket} rooms already")
+        # a new member of the room (for the room.member_joined webhook): not on another
+        # socket, not a stored server-side member
+        new_member = not already and not await self.is_member(identity.user_id, room_id)
         # Subscribe first, then read history, so no message falls between the two; only
         # announce the join once the read worked (a failed join leaves no trace).
         await self.parts.presence.join_room(self.session(sid, identity), room_id)
@@ -204,6 +229,10 @@ class ChatNamespace:
             await self.sio.emit(
                 "room:user-joined", joined, room=room_id, skip_sid=sid, namespace=NAMESPACE
             )
+        if new_member:
+            self.record_member(
+                MEMBER_JOINED, identity.user_id, identity.username, room_id, "socket"
+            )
         await self.sio.emit("room:history", history, to=sid, namespace=NAMESPACE)
         if self.settings.presence_scope == "rooms":  # the list grows with the rooms joined
             online = await self.parts.presence.scoped_online(identity.user_id)
@@ -227,11 +256,21 @@ class ChatNamespace:
 
     async def room_leave(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:
         room_id = parse_room_id(payload.get("roomId") if isinstance(payload, dict) else payload)
-        if room_id == personal_room(identity.user_id) or not self.in_room(sid, room_id):
+        if room_id == personal_room(identity.user_id):
+            return {"status": "ok", "roomId": room_id}
+        # the user leaves: a stored server-side membership ends too (no rejoin on reconnect)
+        unstored = await self.parts.memberships.remove(identity.user_id, room_id)
+        if not self.in_room(sid, room_id):
+            if unstored and not await self.parts.presence.is_member(identity.user_id, room_id):
+                self.record_member(
+                    MEMBER_LEFT, identity.user_id, identity.username, room_id, "socket"
+                )
             return {"status": "ok", "roomId": room_id}
         await self._leave_rooms(sid, identity, room_id)
         left = {"userId": identity.user_id, "username": identity.username, "roomId": room_id}
         await self.sio.emit("room:user-left", left, room=room_id, namespace=NAMESPACE)
+        if not await self.parts.presence.is_member(identity.user_id, room_id):
+            self.record_member(MEMBER_LEFT, identity.user_id, identity.username, room_id, "socket")
         return {"status": "ok", "roomId": room_id}
 
     async def chat_message(self, sid: str, identity: Identity, payload: object) -> dict[str, Any]:

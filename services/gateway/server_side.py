@@ -6,6 +6,10 @@ sockets of the user. A join does what ``room:join`` does for the socket: ``enter
 (on a cluster pod that subscribes the room's Redis channel and returns once Redis confirmed
 it, so this pod delivers the room's next message), then the membership record (the room's ACL
 on every pod: ``require_member``), then ``room:history`` to the socket. A leave undoes both.
+
+A server-side join is also stored (``memberships.py``, written by ``api_http.py``): every
+socket the user connects later, on any pod, is joined to the stored rooms right after its
+connect (``rejoin_stored``, in the background), as a Centrifugo server-side subscription is.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import socketio
 
 from services.common.auth import Identity
+from services.common.errors import Unavailable
 from services.common.settings import Settings
 from services.storage.control import DISCONNECT, JOIN, LEAVE, Command, CommandHandler
 
@@ -37,6 +42,7 @@ class ServerSide:
         self.settings = settings
         self.chat = chat
         self.admin = admin
+        chat.connected_hooks.append(self.rejoin_stored)
 
     def handlers(self) -> dict[str, CommandHandler]:
         return {JOIN: self.on_join, LEAVE: self.on_leave, DISCONNECT: self.on_disconnect}
@@ -79,6 +85,21 @@ class ServerSide:
                 "presence:list", [u.to_wire() for u in online], to=sid, namespace=NAMESPACE
             )
         return 1
+
+    async def rejoin_stored(self, sid: str, identity: Identity) -> None:
+        """Join a newly connected socket to the user's stored server-side memberships."""
+        try:
+            rooms = await self.chat.parts.memberships.rooms(identity.user_id)
+        except Unavailable as exc:  # the ACL still honours them; the client can room:join
+            log.warning("stored memberships of %s unavailable: %s", identity.user_id, exc)
+            return
+        for room_id in rooms:
+            if sid not in self.chat.identities:  # gone meanwhile
+                return
+            try:
+                await self.join_socket(sid, identity, room_id)
+            except Exception:
+                log.exception("rejoin of sid=%s to stored room %s failed", sid, room_id)
 
     async def on_leave(self, command: Command) -> None:
         chat = self.chat

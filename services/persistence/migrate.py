@@ -19,6 +19,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from services.common.kafka_io import kafka_options
 from services.common.settings import Settings
 from services.storage.cassandra_io import connect, execute
+from services.storage.events import events_topic
 
 log = logging.getLogger("parley.migrate")
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -79,25 +80,40 @@ async def migrate_cassandra(settings: Settings) -> list[str]:
 
 
 async def ensure_topics(settings: Settings) -> bool:
-    """Create the messages topic if missing; True if it was created now."""
+    """Create the messages topic and the events topic (``<topic>.events``: presence and
+    membership transitions for webhooks) if missing; True if the messages topic was created."""
     admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
-        if settings.kafka_topic in await admin.list_topics():
-            return False
-        topic = NewTopic(
-            name=settings.kafka_topic,
-            num_partitions=settings.kafka_partitions,
-            replication_factor=settings.kafka_replication,
-            # The broker stamps each record with its append time: the worker compares it with
-            # the record's deadline to drop records the gateway already refused (see worker).
-            topic_configs={"message.timestamp.type": "LogAppendTime"},
-        )
-        response = await admin.create_topics([topic])
-        for _name, code, *rest in response.topic_errors:
-            if code not in (0, TopicAlreadyExistsError.errno):
-                raise RuntimeError(f"creating topic {settings.kafka_topic}: error {code} {rest}")
-        return True
+        existing = set(await admin.list_topics())
+        wanted = []
+        if settings.kafka_topic not in existing:
+            wanted.append(
+                NewTopic(
+                    name=settings.kafka_topic,
+                    num_partitions=settings.kafka_partitions,
+                    replication_factor=settings.kafka_replication,
+                    # The broker stamps each record with its append time: the worker compares
+                    # it with the record's deadline to drop records the gateway already
+                    # refused (see worker).
+                    topic_configs={"message.timestamp.type": "LogAppendTime"},
+                )
+            )
+        events = events_topic(settings.kafka_topic)
+        if events not in existing:
+            wanted.append(
+                NewTopic(
+                    name=events,
+                    num_partitions=settings.kafka_partitions,
+                    replication_factor=settings.kafka_replication,
+                )
+            )
+        if wanted:
+            response = await admin.create_topics(wanted)
+            for name, code, *rest in response.topic_errors:
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise RuntimeError(f"creating topic {name}: error {code} {rest}")
+        return settings.kafka_topic not in existing
     finally:
         await admin.close()
 
@@ -112,6 +128,7 @@ async def run(settings: Settings, cassandra: bool = True, kafka: bool = True) ->
     if kafka:
         created = await ensure_topics(settings)
         print(f"kafka topic {settings.kafka_topic}: {'created' if created else 'exists'}")
+        print(f"kafka topic {events_topic(settings.kafka_topic)}: ensured")
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ from services.common.redis_io import redis_client, redis_options
 from services.common.settings import Settings
 from services.common.web import configure_logging, health_routes, uvicorn_server
 from services.presence.service import Reaper, api_routes
+from services.storage.events_kafka import KafkaEventLog
+from services.storage.presence_events import RecordingPresence
 from services.storage.presence_redis import RedisPresenceStore
 
 log = logging.getLogger("parley.presence")
@@ -19,7 +21,9 @@ log = logging.getLogger("parley.presence")
 async def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    store = RedisPresenceStore.from_settings(settings)
+    events = KafkaEventLog(settings)  # presence.offline of reaped pods and ended grace periods
+    await events.start()
+    store = RecordingPresence(RedisPresenceStore.from_settings(settings), events)
     await store.start()
     redis = redis_client(settings.redis_url, options=redis_options(settings))
     reaper = Reaper(settings, store, redis)
@@ -41,6 +45,7 @@ async def main() -> None:
             await server.serve()
             reaper_task.cancel()
     finally:
+        await events.close()
         await store.close()
         await redis.aclose()
 

@@ -67,3 +67,11 @@ CONTROL_COMMANDS = Counter(
     "Control bus commands handled by this pod, by op and outcome.",
     ["op", "outcome"],
 )
+
+# the event log (events_kafka.py): presence and membership transitions for webhooks
+EVENT_RECORDS = Counter(
+    "parley_event_log_records_total",
+    "Presence and membership events for webhooks, by type and outcome (sent, dropped)",
+    ["type", "outcome"],
+)
+EVENT_QUEUED = Gauge("parley_event_log_queued", "Events waiting for Kafka in this process")

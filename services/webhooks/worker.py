@@ -1,9 +1,11 @@
-"""One delivery loop per endpoint, each its own Kafka consumer group on the messages topic
-(``<PARLEY_WEBHOOK_GROUP>.<endpoint>``), so a slow or dead endpoint delays only itself and never
-the gateways (which only append to Kafka, as for every message).
+"""One delivery loop per endpoint, each its own Kafka consumer group
+(``<PARLEY_WEBHOOK_GROUP>.<endpoint>``) on the messages topic and, if the endpoint wants
+presence or membership events, on the events topic (``<topic>.events``, ``events.py``), so a
+slow or dead endpoint delays only itself and never the gateways (which only append to Kafka).
 
 For each record, in partition order: the event it means (``message.created`` for a message,
-``message.read`` for a receipt; records the gateway refused and undecodable ones are skipped),
+``message.read`` for a receipt, the recorded event of an events record; records the gateway
+refused and undecodable ones are skipped),
 if the endpoint wants it, is POSTed signed (``signing.py``) with a stable delivery id; a non-2xx
 answer or a network error is retried with exponential backoff and full jitter, up to
 ``PARLEY_WEBHOOK_MAX_ATTEMPTS``; then the event goes to the dead-letter topic (``acks=all``).
@@ -34,6 +36,8 @@ from services.common.model import Message, Receipt, decode_record, iso_ms
 from services.common.retry import Backoff
 from services.common.settings import Settings
 from services.common.webhook_endpoints import Endpoint
+from services.storage.events import TYPES as RECORDED_TYPES
+from services.storage.events import decode_event, events_topic
 
 from . import signing
 
@@ -56,8 +60,17 @@ def delivery_id(endpoint: str, event: str, key: str) -> str:
     return hashlib.sha256(f"{endpoint}\n{event}\n{key}".encode()).hexdigest()[:32]
 
 
+def recorded_event_of(record: ConsumerRecord) -> tuple[str, str, dict[str, Any], int] | None:
+    """``(type, stable key, data, when)`` of an events-topic record (``events.py``)."""
+    event = decode_event(record.value)
+    if event is None:
+        return None
+    return event.type, event.id, event.data, event.at_ms
+
+
 def event_of(record: ConsumerRecord, cipher: Cipher) -> tuple[str, str, dict[str, Any]] | None:
-    """``(event type, stable key, data)`` of a record, or None for one that is no event."""
+    """``(event type, stable key, data)`` of a messages-topic record, or None for one that
+    is no event."""
     try:
         decoded = decode_record(record.value)
     except ValueError:
@@ -93,6 +106,12 @@ class EndpointWorker:
         self.cipher = cipher
         self.started = False
 
+    def topics(self) -> list[str]:
+        """The messages topic for message.* events, the events topic for the others."""
+        s, wants = self.settings, self.endpoint.events
+        topics = [s.kafka_topic] if wants - RECORDED_TYPES else []
+        return topics + ([events_topic(s.kafka_topic)] if wants & RECORDED_TYPES else [])
+
     async def run(self) -> None:
         backoff = Backoff(0.5, 10.0)
         while True:
@@ -106,7 +125,7 @@ class EndpointWorker:
                 max_poll_records=100,
             )
             dead = AIOKafkaProducer(**kafka_options(s), acks="all", enable_idempotence=True)
-            consumer.subscribe([s.kafka_topic])
+            consumer.subscribe(self.topics())
             try:
                 await consumer.start()
                 await dead.start()
@@ -143,14 +162,18 @@ class EndpointWorker:
     async def _handle(
         self, record: ConsumerRecord, dead: AIOKafkaProducer, http: httpx.AsyncClient
     ) -> None:
-        found = event_of(record, self.cipher)
+        if record.topic == events_topic(self.settings.kafka_topic):
+            found = recorded_event_of(record)
+        else:
+            message_event = event_of(record, self.cipher)
+            found = None if message_event is None else (*message_event, record.timestamp)
         if found is None or not self.endpoint.wants(found[0]):
             return
-        event, key, data = found
+        event, key, data, at_ms = found
         LAG.labels(self.endpoint.name).set(max(0.0, time.time() - record.timestamp / 1000))
         delivery = delivery_id(self.endpoint.name, event, key)
         body = json.dumps(
-            {"id": delivery, "type": event, "createdAt": iso_ms(record.timestamp), "data": data},
+            {"id": delivery, "type": event, "createdAt": iso_ms(at_ms), "data": data},
             separators=(",", ":"),
             ensure_ascii=False,
         ).encode()

@@ -139,7 +139,6 @@ async def test_bad_inputs_are_refused_with_their_status(api_system):
         ("GET", f"/rooms/{r}/messages?limit=0", good, None, 400, "bad_request"),
         ("GET", f"/rooms/{r}/messages?before=nope", good, None, 400, "bad_request"),
         ("GET", f"/rooms/{r}/messages?sort=desc", good, None, 400, "bad_request"),
-        ("PUT", f"/rooms/{r}/members/{user()}", good, None, 404, "not_found"),  # offline
         ("GET", "/rooms", good, None, 404, "not_found"),  # no such route
         ("PATCH", f"/rooms/{r}/messages", good, None, 405, "method_not_allowed"),
     ]  # fmt: skip
@@ -182,3 +181,40 @@ async def test_the_rate_limit_of_a_key_answers_429(tmp_path):
         assert int(response.headers["retry-after"]) >= 1
     finally:
         gateway.stop()
+
+
+async def test_a_join_of_an_offline_user_is_stored_and_honoured_by_their_next_sockets(api_system):
+    """PUT members of a user with no socket stores the membership: their next socket (on
+    another pod on the cluster) is joined on connect and may post; DELETE ends it."""
+    r, u = room(), user()
+    last = len(api_system.gateways) - 1
+    mover, reader = api_system.api("mover"), api_system.api("reader")
+    earlier = await api_system.api("publisher").publish(r, "before they came")
+    assert await mover.join(r, u) == 0  # offline: stored, no socket in the room
+    assert [(m.user_id, m.online, m.sockets) for m in await reader.members(r)] == [(u, False, 0)]
+    client = await api_system.client(u, gateway=last)
+    history = await client.wait_for("room:history", lambda h: h["roomId"] == r)
+    assert earlier in [m["id"] for m in history["messages"]]
+    ack = await client.call("chat:message", {"roomId": r, "text": "here now"})
+    assert ack["status"] == "ok"
+    assert [(m.user_id, m.online, m.sockets) for m in await reader.members(r)] == [(u, True, 1)]
+    assert await mover.leave(r, u) == 0
+    assert await reader.members(r) == []
+    again = await api_system.client(u, gateway=0)  # a later socket: not joined any more
+    refused = await again.call("chat:message", {"roomId": r, "text": "gone"})
+    assert refused["status"] == "error" and refused["code"] == "forbidden"
+    refused = await client.call("chat:message", {"roomId": r, "text": "gone"})
+    assert refused["status"] == "error" and refused["code"] == "forbidden"
+
+
+async def test_a_room_leave_ends_a_stored_membership(api_system):
+    r, u = room(), user()
+    mover = api_system.api("mover")
+    assert await mover.join(r, u) == 0
+    client = await api_system.client(u)
+    await client.wait_for("room:history", lambda h: h["roomId"] == r)
+    assert (await client.call("room:leave", r))["status"] == "ok"
+    assert await api_system.api("reader").members(r) == []
+    later = await api_system.client(u)
+    refused = await later.call("chat:message", {"roomId": r, "text": "no"})
+    assert refused["status"] == "error" and refused["code"] == "forbidden"

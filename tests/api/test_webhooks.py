@@ -4,7 +4,9 @@ worker on that topic, and a real local HTTP receiver that fails some deliveries 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
 import time
 import uuid
 from collections import defaultdict
@@ -13,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 
+from services.persistence.migrate import ensure_topics
 from services.webhooks.signing import verify
 from tests.support.procs import Service
 
@@ -61,7 +64,8 @@ class Receiver:
         app.router.add_post("/slow", self.slow)
         self.runner = web.AppRunner(app, shutdown_timeout=0.1)
         await self.runner.setup()
-        for port in range(18700, 18800):
+        base = int(os.environ.get("PARLEY_TEST_STACK_PORT_BASE", "8500"))
+        for port in [*range(base + 10, base + 20), *range(18700, 18800)]:
             try:
                 site = web.TCPSite(self.runner, "127.0.0.1", port)
                 await site.start()
@@ -69,10 +73,13 @@ class Receiver:
                 return
             except OSError:
                 continue
-        raise RuntimeError("no free receiver port in 18700-18799")
+        raise RuntimeError("no free receiver port")
 
     def events(self, rooms: set[str]) -> list[dict]:
         return [g for g in self.got if g["body"]["data"].get("roomId") in rooms]
+
+    def of_users(self, users: set[str]) -> list[dict]:
+        return [g for g in self.got if g["body"]["data"].get("userId") in users]
 
 
 @pytest.fixture
@@ -213,3 +220,104 @@ async def test_a_sigkill_of_the_worker_mid_stream_loses_nothing(hooked, receiver
         assert await wait_until(lambda: created() == set(ids), 90), sorted(set(ids) - created())
     finally:
         await system.close()
+
+
+@pytest.fixture
+async def hooked_people(receiver, migrated, engine_env):
+    """A gateway, a presence service and a webhook worker on a topic and Redis prefix of
+    their own (so the presence service's offline events are theirs), the topics provisioned
+    as migrate does; one endpoint for the presence and membership events."""
+    tag = uuid.uuid4().hex[:6]
+    topic = f"{engine_env['PARLEY_KAFKA_TOPIC']}.pe{tag}"
+    await ensure_topics(dataclasses.replace(migrated, kafka_topic=topic))
+    env = {
+        **engine_env,
+        "PARLEY_KAFKA_TOPIC": topic,
+        "PARLEY_REDIS_PREFIX": f"{engine_env['PARLEY_REDIS_PREFIX']}pe{tag}:",
+        "PARLEY_PRESENCE_GRACE_SECONDS": "0.5",  # offline comes from the presence service
+        "PARLEY_PRESENCE_SWEEP_SECONDS": "0.3",
+        "PARLEY_PRESENCE_HEARTBEAT_SECONDS": "1",
+        "PARLEY_PRESENCE_TTL_SECONDS": "4",
+    }
+    events = "presence.online+presence.offline+room.member_joined+room.member_left"
+    worker_env = {
+        **env,
+        "PARLEY_WEBHOOKS": f"people|http://127.0.0.1:{receiver.port}/hook|{events}|{GOOD_SECRET}",
+        "PARLEY_WEBHOOK_GROUP": f"wh-{tag}",
+        "PARLEY_WEBHOOK_BACKOFF_SECONDS": "0.05",
+        "PARLEY_WEBHOOK_BACKOFF_MAX_SECONDS": "0.2",
+    }
+    services = [
+        Service("gateway", f"pe-gateway-{tag}", {**env, "PARLEY_API_KEYS": API_KEYS}),
+        Service("presence", f"pe-presence-{tag}", env),
+        Service("webhooks", f"pe-webhooks-{tag}", worker_env),
+    ]
+    try:
+        for service in services:
+            service.start()
+        for service in services:
+            service.wait_ready()
+        system = ApiSystem(migrated, services[:1])
+        yield system, services[2]
+        await system.close()
+    finally:
+        for service in reversed(services):
+            service.stop()
+
+
+async def test_presence_and_membership_events_arrive_signed_at_least_once_in_order(
+    hooked_people, receiver
+):
+    system, worker = hooked_people
+    r, ann, bob = room(), user(), user()
+    api = system.api("mover")
+    client = await system.client(ann)  # presence.online (the gateway's connect)
+    assert (await client.call("room:join", r))["status"] == "ok"  # member_joined, socket
+    assert (await client.call("room:join", r))["status"] == "ok"  # already in: nothing
+    assert await api.join(r, bob) == 0  # offline: stored; member_joined, api
+    assert await api.join(r, bob) == 0  # stored already: nothing
+    assert await api.leave(r, bob) == 0  # member_left, api
+    assert (await client.call("room:leave", r))["status"] == "ok"  # member_left, socket
+    await client.close()  # presence.offline, from the presence service after the grace
+    want = [
+        ("presence.online", ann, None),
+        ("room.member_joined", ann, "socket"),
+        ("room.member_joined", bob, "api"),
+        ("room.member_left", bob, "api"),
+        ("room.member_left", ann, "socket"),
+        ("presence.offline", ann, None),
+    ]
+
+    def distinct() -> list[dict]:
+        seen: dict[str, dict] = {}
+        for g in receiver.of_users({ann, bob}):
+            seen.setdefault(g["delivery"], g)
+        return list(seen.values())
+
+    assert await wait_until(lambda: len(distinct()) >= len(want), 60), receiver.got
+    await asyncio.sleep(1)  # nothing more may come (no duplicate transitions)
+    got = distinct()
+    assert sorted((g["event"], g["body"]["data"]["userId"], g["body"]["data"].get("via"))
+                  for g in got) == sorted(want)  # fmt: skip
+    every = receiver.of_users({ann, bob})
+    assert all(g["signed"] for g in every)
+    assert all(g["body"]["id"] == g["delivery"] and g["body"]["type"] == g["event"] for g in every)
+    assert len(every) > len(got)  # the receiver's 500s caused duplicates, with the same ids
+    for g in got:
+        data = g["body"]["data"]
+        if g["event"].startswith("room."):
+            assert data["roomId"] == r
+    # per key order: ann's presence (keyed by user), the room's membership (keyed by room)
+    order = [(g["event"], g["body"]["data"]["userId"]) for g in every]
+    first = {k: order.index(k) for k in set(order)}
+    assert first[("presence.online", ann)] < first[("presence.offline", ann)]
+    assert first[("room.member_joined", bob)] < first[("room.member_left", bob)]
+    assert first[("room.member_joined", ann)] < first[("room.member_left", ann)]
+    # a SIGKILL of the worker, then a restart from the committed offsets: nothing is lost
+    worker.kill()
+    carl = user()
+    assert await api.join(r, carl) == 0
+    worker.start().wait_ready()
+    assert await wait_until(
+        lambda: any(g["event"] == "room.member_joined" for g in receiver.of_users({carl})), 60
+    )

@@ -123,13 +123,16 @@ app.kubernetes.io/managed-by: {{ $.Release.Service }}
 {{- fail "auth.algorithm=RS256 needs auth.jwtPublicKey (or secrets.existingSecret holding PARLEY_JWT_PUBLIC_KEY)" }}
 {{- end }}
 {{- end }}
-{{- $secretKeys := list "PARLEY_JWT_SECRET" "PARLEY_JWT_PRIVATE_KEY" "PARLEY_JWT_PUBLIC_KEY" "PARLEY_ENCRYPTION_KEYS" "PARLEY_ADMIN_UI_PASSWORD" "PARLEY_REDIS_PASSWORD" "PARLEY_KAFKA_PASSWORD" "PARLEY_CASSANDRA_PASSWORD" "PARLEY_API_KEYS" }}
-{{- range $where, $m := dict "config" $v.config "gateway.env" $v.gateway.env "persistence.env" $v.persistence.env "presence.env" $v.presence.env }}
+{{- $secretKeys := list "PARLEY_JWT_SECRET" "PARLEY_JWT_PRIVATE_KEY" "PARLEY_JWT_PUBLIC_KEY" "PARLEY_ENCRYPTION_KEYS" "PARLEY_ADMIN_UI_PASSWORD" "PARLEY_REDIS_PASSWORD" "PARLEY_KAFKA_PASSWORD" "PARLEY_CASSANDRA_PASSWORD" "PARLEY_API_KEYS" "PARLEY_WEBHOOKS" }}
+{{- range $where, $m := dict "config" $v.config "gateway.env" $v.gateway.env "persistence.env" $v.persistence.env "presence.env" $v.presence.env "webhooks.env" $v.webhooks.env }}
 {{- range $k, $_ := $m }}
 {{- if has $k $secretKeys }}
 {{- fail (printf "%s.%s: a secret never goes into a ConfigMap or plain env; use auth.*/secrets.* or a Secret named in secrets.existingSecret" $where $k) }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- if and $v.webhooks.enabled (not $v.webhooks.existingSecret) (not $v.secrets.existingSecret) }}
+{{- fail "webhooks.enabled needs the endpoints in a Secret: set webhooks.existingSecret (a Secret with PARLEY_WEBHOOKS, given to the worker only) or put PARLEY_WEBHOOKS into secrets.existingSecret" }}
 {{- end }}
 {{- if gt (int $v.persistence.replicas) (int $v.kafka.partitions) }}
 {{- fail (printf "persistence.replicas=%d is more than kafka.partitions=%d: the extra workers would sit idle in the consumer group" (int $v.persistence.replicas) (int $v.kafka.partitions)) }}

@@ -1,7 +1,8 @@
 {{/*
 One Deployment of a Parley service. Call with
   (dict "root" $ "component" "gateway" "values" .Values.gateway "module" "services.gateway"
-        "replicas" true|false "grace" N "preStop" N)
+        "replicas" true|false "grace" N "preStop" N
+        ["secretEnv" (dict "name" ENV "secret" SECRET "key" KEY)])
 */}}
 {{- define "parley.deployment" -}}
 {{- $ := .root }}
@@ -80,6 +81,11 @@ spec:
             - name: PARLEY_POD_ID
               valueFrom:
                 fieldRef: {fieldPath: metadata.name}
+            {{- with .secretEnv }}
+            - name: {{ .name }}
+              valueFrom:
+                secretKeyRef: {name: {{ .secret | quote }}, key: {{ .key | quote }}}
+            {{- end }}
             {{- range $k := keys $w.env | sortAlpha }}
             - name: {{ $k }}
               value: {{ get $w.env $k | toString | quote }}
