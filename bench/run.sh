@@ -9,8 +9,8 @@
 # repo. Knobs: BENCH_ROUNDS (2), BENCH_SECONDS (8), BENCH_CONNS (2000), BENCH_MESSAGES (20000), BENCH_BACKLOG (50000),
 # BENCH_FIXED_SECONDS (8), BENCH_FIXED_SENDERS (4), BENCH_FIXED_RATE (default: half the
 # reference's saturated rate), BENCH_PROFILE_SECONDS (8), BENCH_SKIP_CLUSTER=1, BENCH_PARTS (all of
-# single,memory,cluster,fixed,profile,cluster2,interest,persistence; `make bench-profile` runs
-# only profile). Takes about 6-7 minutes on a 2-core machine (engines running).
+# single,memory,cluster,fixed,profile,cluster2,interest,api,persistence; `make bench-profile` runs
+# only profile). Takes about 8 minutes on a 2-core machine (engines running).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
@@ -49,8 +49,8 @@ export BENCH_RUN_ID="${STAMP,,}"
 "$PY" -m bench.meta start "$OUT" "${BENCH_COMMAND:-make bench}"
 
 # BENCH_PARTS: which parts run (bench.gateway's parts, and persistence), comma-separated.
-PARTS="${BENCH_PARTS:-single,memory,cluster,fixed,profile,cluster2,interest,persistence}"
-gateway_parts="$(tr , '\n' <<<"$PARTS" | grep -vx persistence | paste -sd, -)" || true
+PARTS="${BENCH_PARTS:-single,memory,cluster,fixed,profile,cluster2,interest,api,persistence}"
+gateway_parts="$(tr , '\n' <<<"$PARTS" | grep -vx -e persistence -e api | paste -sd, -)" || true
 if [[ -n $gateway_parts ]]; then
   gateway_args=(--kit "$KIT" --out "$OUT" --parts "$gateway_parts" --rounds "${BENCH_ROUNDS:-2}"
     --seconds "${BENCH_SECONDS:-8}" --conns "${BENCH_CONNS:-2000}"
@@ -59,6 +59,9 @@ if [[ -n $gateway_parts ]]; then
   [[ -n ${BENCH_FIXED_RATE:-} ]] && gateway_args+=(--fixed-rate "$BENCH_FIXED_RATE")
   [[ ${BENCH_SKIP_CLUSTER:-0} == 1 ]] && gateway_args+=(--skip-cluster)
   "$PY" -m bench.gateway "${gateway_args[@]}"
+fi
+if [[ ,$PARTS, == *,api,* ]]; then  # the server API beside chat:message, two gateways
+  "$PY" -m bench.api --out "$OUT"
 fi
 if [[ ,$PARTS, == *,persistence,* ]]; then
   "$PY" -m bench.persistence --out "$OUT" --messages "${BENCH_MESSAGES:-20000}" \

@@ -221,7 +221,7 @@ async def secure_topic(kafka_sasl):
     admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
-        await admin.delete_topics([settings.kafka_topic])
+        await admin.delete_topics([settings.kafka_topic, settings.kafka_topic + ".events"])
     finally:
         await admin.close()
 
