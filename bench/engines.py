@@ -60,7 +60,11 @@ async def remove(settings: Settings) -> None:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        mine = (settings.kafka_topic, settings.kafka_topic + ".dlq", settings.kafka_topic + ".events")
+        mine = (
+            settings.kafka_topic,
+            settings.kafka_topic + ".dlq",
+            settings.kafka_topic + ".events",
+        )
         topics = [t for t in mine if t in existing]
         if topics:
             await admin.delete_topics(topics)
