@@ -80,6 +80,12 @@ class ParleyServer(socketio.AsyncServer):
         self._binary_packet.pop(eio_sid, None)
         if eio_sid in self._refused_eio:  # frames may still be in flight: drop them a while
             asyncio.get_running_loop().call_later(60, self._refused_eio.discard, eio_sid)
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and not socket.upgraded:
+            # A long-polling session that ended (the client's CLOSE, a ping timeout) would
+            # keep its pending GET open until the poll times out (ping interval + timeout),
+            # and python-socketio's client waits that long in disconnect(): release it now.
+            socket.queue.put_nowait(None)
         await super()._handle_eio_disconnect(eio_sid, reason)
 
     async def _refuse(self, eio_sid: str, exc: BaseException) -> None:

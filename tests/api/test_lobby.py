@@ -27,7 +27,7 @@ async def test_the_lobby_moves_a_full_lobby_into_a_game_across_pods(api_cluster)
             sys.executable,
             "examples/lobby/lobby.py",
             "--url", api_cluster.gateways[0].url,
-            "--key", KEYS["everything"],
+            f"--key={KEYS['everything']}",  # a key may start with "-"
             "--lobby", lobby,
             "--size", str(size),
             "--games", "1",

@@ -134,3 +134,18 @@ async def test_a_peer_that_answers_pings_stays(quick_heartbeat):
         assert (await client.call("room:join", f"alive-{uuid.uuid4().hex[:6]}"))["status"] == "ok"
     finally:
         await client.close()
+
+
+async def test_a_long_polling_close_releases_the_pending_poll(single_node):
+    """A polling client that closes must not leave its pending GET open until the poll times
+    out (25 + 20 s here): python-socketio's client waits for that GET in disconnect()."""
+    base = single_node.gateways[0].url + "/socket.io/?EIO=4&transport=polling"
+    async with httpx.AsyncClient() as http:
+        opened = await http.get(base, timeout=5)
+        sid = json.loads(opened.text[1:])["sid"]
+        pending = asyncio.create_task(http.get(f"{base}&sid={sid}", timeout=60))
+        await asyncio.sleep(0.3)  # the GET is parked on the session's queue
+        closed = await http.post(f"{base}&sid={sid}", content="1", timeout=5)
+        assert closed.status_code == 200
+        released = await asyncio.wait_for(pending, 10)
+    assert released.status_code == 200
