@@ -8,11 +8,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
-from services.common.redis_io import redis_client
+from services.common.redis_io import AnyRedis, redis_client
 from services.common.retry import Backoff
 from services.storage import metrics
 from services.storage.control import Command, CommandHandler, dispatch
@@ -34,7 +33,7 @@ class RedisControlBus:
         self._redis_options = redis_options
         self.channel = f"{prefix}control"
         self._retry_max = retry_max_s
-        self._redis: aioredis.Redis | None = None
+        self._redis: AnyRedis | None = None
         self._listener: asyncio.Task[None] | None = None
 
     async def start(self, on_command: CommandHandler) -> None:
