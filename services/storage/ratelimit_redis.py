@@ -8,8 +8,8 @@ import os
 from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
-from services.common.redis_io import AnyRedis
 from services.common.limits import Limit
+from services.common.redis_io import AnyRedis
 
 # KEYS[1] the log; ARGV: now_ms, window_ms, count, unique member
 HIT = """

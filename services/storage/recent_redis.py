@@ -9,8 +9,8 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
-from services.common.redis_io import AnyRedis
 from services.common.model import Message, Receipt
+from services.common.redis_io import AnyRedis
 from services.storage.recent import RECENT_PER_ROOM, RECENT_TTL_S
 
 SEP = "\x1f"

@@ -1,11 +1,12 @@
 """A local 3-master Redis Cluster for the tests, started once per session and stopped at the end.
 
-Three ``redis-server --cluster-enabled yes`` on 127.0.0.1 (ports ``PARLEY_TEST_REDIS_CLUSTER_PORTS``,
-default 17101-17103), each in its own temporary directory, joined by ``redis-cli --cluster
-create ... --cluster-yes`` (no replicas), then polled until ``CLUSTER INFO`` says
-``cluster_state:ok`` on every node. The binaries are the ones ``deploy/local/infra.sh`` uses:
-``redis-server`` / ``redis-cli`` from ``PATH`` (Debian's package). If one of the ports is taken
-the fixture fails naming it rather than joining a stranger's cluster.
+Three ``redis-server --cluster-enabled yes`` on 127.0.0.1 (ports
+``PARLEY_TEST_REDIS_CLUSTER_PORTS``, default 17101-17103), each in its own temporary
+directory, joined by ``redis-cli --cluster create ... --cluster-yes`` (no replicas), then
+polled until ``CLUSTER INFO`` says ``cluster_state:ok`` on every node. The binaries are the
+ones ``deploy/local/infra.sh`` uses: ``redis-server`` / ``redis-cli`` from ``PATH`` (Debian's
+package). If one of the ports is taken the fixture fails naming it rather than joining a
+stranger's cluster.
 
 ``redis_cluster`` yields the seed URL (the first node); services are pointed at it with
 ``PARLEY_REDIS_URL=<seed>`` and ``PARLEY_REDIS_CLUSTER=true``.
@@ -74,16 +75,25 @@ class RedisClusterNodes:
                 subprocess.Popen(
                     [
                         server,
-                        "--port", str(port),
-                        "--bind", "127.0.0.1",
-                        "--cluster-enabled", "yes",
-                        "--cluster-config-file", str(node_dir / "nodes.conf"),
-                        "--cluster-node-timeout", "2000",
-                        "--save", "",
-                        "--appendonly", "no",
-                        "--dir", str(node_dir),
-                        "--daemonize", "no",
-                    ],  # fmt: skip
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        str(node_dir / "nodes.conf"),
+                        "--cluster-node-timeout",
+                        "2000",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--dir",
+                        str(node_dir),
+                        "--daemonize",
+                        "no",
+                    ],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
@@ -95,9 +105,7 @@ class RedisClusterNodes:
                     raise RuntimeError(f"redis cluster node :{port} did not answer PING")
                 time.sleep(0.05)
         nodes = [f"127.0.0.1:{p}" for p in self.ports]
-        created = _cli(
-            self.ports[0], "--cluster", "create", *nodes, "--cluster-yes", timeout=60
-        )
+        created = _cli(self.ports[0], "--cluster", "create", *nodes, "--cluster-yes", timeout=60)
         if "[OK]" not in created:
             raise RuntimeError(f"redis-cli --cluster create failed:\n{created}")
         while not all("cluster_state:ok" in _cli(p, "cluster", "info") for p in self.ports):
