@@ -9,7 +9,10 @@ package). If one of the ports is taken the fixture fails naming it rather than j
 stranger's cluster.
 
 ``redis_cluster`` yields the seed URL (the first node); services are pointed at it with
-``PARLEY_REDIS_URL=<seed>`` and ``PARLEY_REDIS_CLUSTER=true``.
+``PARLEY_REDIS_URL=<seed>`` and ``PARLEY_REDIS_CLUSTER=true`` (``rc_engine_env``), and
+``rc_cluster`` is the e2e ``System`` (two gateways, worker, presence service) on it. The
+helpers below let one test body speak to either kind of Redis: on a cluster, room channels
+are shard channels (``SPUBLISH`` / ``SSUBSCRIBE`` / ``PUBSUB SHARDNUMSUB``).
 """
 
 from __future__ import annotations
@@ -20,10 +23,17 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+from services.common.settings import Settings
+from tests.support.system import run_system
 
 READY_TIMEOUT_S = 30.0
 
@@ -136,3 +146,83 @@ def redis_cluster() -> Iterator[str]:
         yield nodes.seed_url
     finally:
         nodes.stop()
+
+
+@pytest.fixture(scope="session")
+def rc_engine_env(engine_env, redis_cluster) -> dict[str, str]:
+    """The run's engine env with Redis swapped for the cluster (own prefix and group; the
+    same Kafka topic and Cassandra keyspace)."""
+    return {
+        **engine_env,
+        "PARLEY_REDIS_URL": redis_cluster,
+        "PARLEY_REDIS_CLUSTER": "true",
+        "PARLEY_REDIS_PREFIX": engine_env["PARLEY_REDIS_PREFIX"] + "rc:",
+        "PARLEY_KAFKA_GROUP": engine_env["PARLEY_KAFKA_GROUP"] + "-rc",
+    }
+
+
+@pytest.fixture(scope="session")
+def rc_cluster(migrated, rc_engine_env):
+    """The two-gateway system with its Redis on the local Redis Cluster."""
+    settings = Settings.from_env({**os.environ, **rc_engine_env})
+    yield from run_system(settings, rc_engine_env, "rc-")
+
+
+async def any_redis(settings: Settings, decode: bool = False) -> aioredis.Redis | RedisCluster:
+    """A client of the system's Redis (a cluster client, initialized, on a cluster)."""
+    if settings.redis_cluster:
+        cluster = RedisCluster.from_url(settings.redis_url, decode_responses=decode)
+        await cluster.initialize()
+        return cluster
+    return aioredis.Redis.from_url(settings.redis_url, decode_responses=decode)
+
+
+async def channel_subscribers(settings: Settings, channel: str) -> int:
+    """How many pods listen on a room channel (shard subscribers on a cluster)."""
+    redis = await any_redis(settings)
+    try:
+        if isinstance(redis, RedisCluster):
+            node = redis.get_node_from_key(channel)
+            found = await redis.pubsub_shardnumsub(channel, target_nodes=node)
+            return int(dict(found)[channel.encode()])
+        return int(dict(await redis.pubsub_numsub(channel))[channel.encode()])
+    finally:
+        await redis.aclose()
+
+
+async def publish_room(settings: Settings, channel: str, payload: bytes | str) -> int:
+    """Publish on a room channel as a gateway would (``SPUBLISH`` on a cluster)."""
+    redis = await any_redis(settings)
+    try:
+        if isinstance(redis, RedisCluster):
+            return int(await redis.spublish(channel, payload))
+        return int(await redis.publish(channel, payload))
+    finally:
+        await redis.aclose()
+
+
+@asynccontextmanager
+async def room_listener(settings: Settings, channel: str) -> AsyncIterator[Any]:
+    """An async ``next_data(timeout)`` of what is published on a room channel."""
+    redis = await any_redis(settings)
+    pubsub: Any = redis.pubsub(ignore_subscribe_messages=True)
+    try:
+        if isinstance(redis, RedisCluster):
+            await pubsub.ssubscribe(channel)
+            await pubsub.get_sharded_message(timeout=1)
+
+            async def next_data(timeout: float) -> bytes | None:
+                message = await pubsub.get_sharded_message(timeout=timeout)
+                return None if message is None else message["data"]
+        else:
+            await pubsub.subscribe(channel)
+            await pubsub.get_message(timeout=1)
+
+            async def next_data(timeout: float) -> bytes | None:
+                message = await pubsub.get_message(timeout=timeout)
+                return None if message is None else message["data"]
+
+        yield next_data
+    finally:
+        await pubsub.aclose()
+        await redis.aclose()
