@@ -131,3 +131,15 @@ def cluster_client(
         health_check_interval=10,
         **opts,
     )
+
+
+async def publish(client: AnyRedis, channel: str, payload: str | bytes) -> int:
+    """Classic PUBLISH; returns how many subscribers got it. On a cluster a PUBLISH reaches
+    every node, but counts only the subscribers of the node it was sent to, so it goes to the
+    node owning the channel's slot — the node Parley's subscribers of that channel use
+    (``ClusterPubSub`` and ``fanout_cluster`` pick it the same way)."""
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+        node = client.get_node_from_key(channel)
+        return int(await client.execute_command("PUBLISH", channel, payload, target_nodes=node))
+    return int(await client.publish(channel, payload))

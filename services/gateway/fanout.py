@@ -49,7 +49,7 @@ from socketio.packet import Packet
 
 from services.common.fanout_wire import room_channel
 from services.common.model import RESERVED_ROOM_CHAR
-from services.common.redis_io import AnyRedis, is_cluster, redis_client
+from services.common.redis_io import AnyRedis, is_cluster, publish, redis_client
 from services.common.retry import Backoff
 
 from . import metrics
@@ -262,7 +262,7 @@ class FanoutManager(DirectEmitManager):
                     if self.cluster and scope == "room":
                         receivers = int(await self.redis.spublish(channel, payload))
                     else:
-                        receivers = int(await self.redis.publish(channel, payload))
+                        receivers = await publish(self.redis, channel, payload)
                     metrics.FANOUT_PUBLISHED.labels(scope).inc()
                     return receivers
                 except (RedisConnectionError, RedisTimeoutError):

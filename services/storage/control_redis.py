@@ -8,10 +8,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
-from services.common.redis_io import AnyRedis, redis_client
+from services.common.redis_io import AnyRedis, publish, redis_client
 from services.common.retry import Backoff
 from services.storage import metrics
 from services.storage.control import Command, CommandHandler, dispatch
@@ -20,7 +21,9 @@ log = logging.getLogger("parley.gateway.control")
 
 
 class RedisControlBus:
-    """Redis pub/sub on ``<prefix>control``, with its own connection for the subscription."""
+    """Redis pub/sub on ``<prefix>control``, with its own connection for the subscription.
+    On a Redis Cluster it stays classic pub/sub (every pod needs every command), subscribed
+    and published on the node that owns the channel's slot (``redis_io.publish``)."""
 
     def __init__(
         self,
@@ -54,6 +57,8 @@ class RedisControlBus:
             delay = 0.0
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
+                if isinstance(self._redis, RedisCluster):  # the slot map picks the node
+                    await self._redis.initialize()
                 await pubsub.subscribe(self.channel)
                 if not subscribed.done():
                     subscribed.set_result(None)
@@ -81,7 +86,7 @@ class RedisControlBus:
         if self._redis is None:
             raise Unavailable("control bus not started")
         try:
-            return int(await self._redis.publish(self.channel, command.encode()))
+            return await publish(self._redis, self.channel, command.encode())
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
 

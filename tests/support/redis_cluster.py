@@ -32,6 +32,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
+from services.common.redis_io import redis_client
 from services.common.settings import Settings
 from tests.support.system import run_system
 
@@ -146,6 +147,24 @@ def redis_cluster() -> Iterator[str]:
         yield nodes.seed_url
     finally:
         nodes.stop()
+
+
+@pytest.fixture(scope="session", params=["redis", "redis-cluster"])
+def redis_target(request, engine_settings) -> tuple[str, dict[str, Any]]:
+    """``(url, redis_options)`` of the shared single Redis, then of the Redis Cluster: the
+    Redis adapter contracts run on both."""
+    if request.param == "redis-cluster":
+        return request.getfixturevalue("redis_cluster"), {"cluster": True}
+    return engine_settings.redis_url, {}
+
+
+@pytest.fixture
+async def redis_either(redis_target) -> AsyncIterator[Any]:
+    """A client made by ``redis_io.redis_client`` (a ``RedisCluster`` on the cluster)."""
+    url, options = redis_target
+    client = redis_client(url, options=options)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture(scope="session")
