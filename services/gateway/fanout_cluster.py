@@ -39,7 +39,12 @@ from services.common.redis_io import node_client
 
 log = logging.getLogger("parley.gateway.fanout")
 
-_KIND = {b"smessage": "message", b"message": "message", b"ssubscribe": "subscribe"}
+_KIND = {
+    b"smessage": "message",
+    b"message": "message",
+    b"ssubscribe": "subscribe",
+    b"subscribe": "subscribe",
+}
 
 
 class SlotMoved(RedisConnectionError):
