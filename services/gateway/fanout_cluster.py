@@ -65,6 +65,7 @@ class ShardedSubscriber:
         self._readers: dict[str, asyncio.Task[None]] = {}
         self._queue: asyncio.Queue[dict[str, Any] | BaseException] = asyncio.Queue()
         self._wanted: set[str] = set()
+        self._leaving: dict[str, int] = defaultdict(int)  # SUNSUBSCRIBEs sent, not confirmed
 
     @staticmethod
     async def refresh(cluster: RedisCluster) -> None:
@@ -127,6 +128,8 @@ class ShardedSubscriber:
             if slot < 0:
                 await pubsub.unsubscribe(*names)
             else:
+                for channel in names:
+                    self._leaving[channel] += 1
                 await pubsub.sunsubscribe(*names)
 
     async def _read(self, name: str, pubsub: Any) -> None:
@@ -139,8 +142,11 @@ class ShardedSubscriber:
                 kind = kind if isinstance(kind, bytes) else str(kind).encode()
                 channel = message.get("channel")
                 text = channel.decode() if isinstance(channel, bytes) else str(channel)
-                if kind == b"sunsubscribe" and text in self._wanted:
-                    raise SlotMoved(f"{name} dropped shard channel {text} (slot moved)")
+                if kind == b"sunsubscribe":
+                    if self._leaving.get(text, 0) > 0:  # ours (a leave), even if re-joined
+                        self._leaving[text] -= 1
+                    elif text in self._wanted:
+                        raise SlotMoved(f"{name} dropped shard channel {text} (slot moved)")
                 if kind in _KIND:
                     self._queue.put_nowait({**message, "type": _KIND[kind], "channel": text})
         except asyncio.CancelledError:

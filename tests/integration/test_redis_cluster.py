@@ -157,6 +157,23 @@ async def test_sharded_subscriber_gets_only_its_rooms_from_every_node(rc, redis_
         await sub.aclose()
 
 
+async def test_a_leave_and_quick_rejoin_is_not_taken_for_a_moved_slot(rc):
+    base = f"rc{uuid.uuid4().hex[:6]}:socketio"
+    channel = room_channel(base, "/chat", uid("room"))
+    sub = ShardedSubscriber(rc, {base})
+    try:
+        await sub.subscribe(channel)
+        await sub.unsubscribe(channel)
+        await sub.subscribe(channel)  # before the first SUNSUBSCRIBE was even confirmed
+        kinds = [(await sub.get_message(timeout=5) or {}).get("type") for _ in range(2)]
+        assert kinds == ["subscribe", "subscribe"]
+        await rc.spublish(channel, "still here")
+        message = await sub.get_message(timeout=5)  # raises if it was taken for a move
+        assert message is not None and message["data"] == b"still here"
+    finally:
+        await sub.aclose()
+
+
 async def test_a_lost_node_connection_is_raised_for_a_full_resubscribe(rc):
     base = f"rc{uuid.uuid4().hex[:6]}:socketio"
     channel = room_channel(base, "/chat", uid("room"))
