@@ -184,7 +184,7 @@ def rc_engine_env(engine_env, redis_cluster) -> dict[str, str]:
 def rc_cluster(migrated, rc_engine_env):
     """The two-gateway system with its Redis on the local Redis Cluster."""
     settings = Settings.from_env({**os.environ, **rc_engine_env})
-    yield from run_system(settings, rc_engine_env, "rc-")
+    yield from run_system(settings, rc_engine_env, "rc")
 
 
 async def any_redis(settings: Settings, decode: bool = False) -> aioredis.Redis | RedisCluster:

@@ -51,10 +51,11 @@ def run_system(settings: Settings, engine_env: dict[str, str], name: str = ""):
     """Two gateways, the worker and the presence service on ``engine_env`` (a generator for
     session fixtures: yields the ``System``, stops it after)."""
     env = {**engine_env, **PRESENCE_ENV}
-    gateways = [Service("gateway", f"gateway-{name}{n}", env) for n in ("a", "b")]
+    tag = f"-{name}" if name else ""  # process and log names: gateway-a, gateway-rc-a, ...
+    gateways = [Service("gateway", f"gateway{tag}-{n}", env) for n in ("a", "b")]
     others = [
-        Service("persistence", f"persistence{name}", env),
-        Service("presence", f"presence{name}", env),
+        Service("persistence", f"persistence{tag}", env),
+        Service("presence", f"presence{tag}", env),
     ]
     every = gateways + others
     try:
