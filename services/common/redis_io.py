@@ -111,6 +111,21 @@ def node_client(
     return aioredis.Redis(connection_pool=pool)
 
 
+class ReadyCluster(RedisCluster):
+    """A ``RedisCluster`` that loads the slot map before the first command it runs.
+
+    redis-py 8.1 resolves a command's node *before* it initializes, against the seed node;
+    first commands issued concurrently on a fresh client (a gateway's first burst) then
+    sometimes die with ``AttributeError: 'NoneType' object has no attribute 'writelines'``
+    while the seed connection is replaced (seen here: 2-6 of 400 concurrent first commands;
+    0 once initialized). ``initialize`` is locked, so the waiters queue behind one load."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if self._initialize:
+            await self.initialize()
+        return await super().execute_command(*args, **kwargs)
+
+
 def cluster_client(
     url: str,
     decode: bool = True,
@@ -122,7 +137,7 @@ def cluster_client(
     opts = dict(options or {})
     if opts.pop("connection_class", None) is SSLConnection or url.lower().startswith("rediss:"):
         opts["ssl"] = True
-    return RedisCluster.from_url(
+    return ReadyCluster.from_url(
         url,
         max_connections=CLUSTER_MAX_CONNECTIONS,
         decode_responses=decode,
