@@ -103,6 +103,10 @@ class FanoutManager(DirectEmitManager):
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
+        if self._pubsub is not None:  # on a cluster: its per-node readers and connections
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+            self._pubsub = None
         if self.redis is not None:
             await self.redis.aclose()
 
