@@ -16,6 +16,7 @@ from services.common.fanout_wire import room_channel
 from services.common.redis_io import redis_client
 from services.gateway.fanout_cluster import ShardedSubscriber
 from services.storage.claims_redis import RedisClaims
+from services.storage.memberships_redis import RedisMemberships
 from services.storage.presence import Session
 from services.storage.presence_redis import RedisPresenceStore, shard_of
 
@@ -220,3 +221,16 @@ async def test_a_fresh_cluster_client_survives_a_burst_of_first_commands(redis_c
         assert [r for r in results if isinstance(r, BaseException)] == []
     finally:
         await client.aclose()
+
+
+async def test_stored_memberships_keep_both_indexes_in_one_slot(rc):
+    """The port promises atomic add/remove over user → rooms and room → users: one tag."""
+    memberships = RedisMemberships(rc, f"rc{uuid.uuid4().hex[:6]}:")
+    alice, room = uid("alice"), uid("room")
+    assert await memberships.add(alice, "Alice", room) is True
+    assert await memberships.add(alice, "Alice", room) is False
+    assert await memberships.has(alice, room)
+    assert await memberships.rooms(alice) == [room]
+    assert await memberships.members(room) == {alice: "Alice"}
+    assert await memberships.remove(alice, room) is True
+    assert not await memberships.has(alice, room) and await memberships.members(room) == {}
