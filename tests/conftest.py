@@ -15,7 +15,7 @@ import pytest
 from services.common.settings import Settings
 
 RUN_ID = uuid.uuid4().hex[:8]
-pytest_plugins = ["tests.support.system", "tests.support.stack"]
+pytest_plugins = ["tests.support.system", "tests.support.stack", "tests.support.redis_cluster"]
 
 
 @pytest.fixture(scope="session")

@@ -68,6 +68,7 @@ class Settings:
     # --- Redis: fan-out between gateways, presence ---
     redis_url: str = "redis://127.0.0.1:16379/0"
     redis_prefix: str = "parley:"  # every key and channel starts with it
+    redis_cluster: bool = False  # PARLEY_REDIS_URL is one seed node of a Redis Cluster
 
     # --- Kafka: the durable log of accepted messages ---
     kafka_bootstrap: str = "127.0.0.1:19092"
@@ -287,6 +288,18 @@ class Settings:
                 "(set PARLEY_REDIS_TLS=true or use a rediss:// PARLEY_REDIS_URL)"
             )
         ca_file("PARLEY_REDIS_TLS_CA_FILE", self.redis_tls_ca_file)
+        if self.redis_cluster:
+            if scheme == "unix":
+                raise SettingsError(
+                    "PARLEY_REDIS_CLUSTER: a Redis Cluster is reached over TCP; "
+                    "PARLEY_REDIS_URL must be redis:// or rediss:// (one seed node)"
+                )
+            db = self.redis_url.partition("://")[2].partition("?")[0].partition("/")[2]
+            if db not in ("", "0"):
+                raise SettingsError(
+                    f"PARLEY_REDIS_URL: a Redis Cluster has only database 0, got /{db} "
+                    "(PARLEY_REDIS_CLUSTER=true)"
+                )
 
         protocols = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
         if self.kafka_security_protocol not in protocols:

@@ -13,10 +13,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import redis.asyncio as aioredis
 import socketio
 
-from services.common.redis_io import redis_client, redis_options
+from services.common.redis_io import AnyRedis, redis_client, redis_options
 from services.common.retry import Backoff
 from services.common.settings import Settings
 from services.storage.claims import ClaimStore, MemoryClaims
@@ -58,7 +57,7 @@ class Components:
     claims: ClaimStore
     files: FileStore
     recent: RecentLog = field(default_factory=NoRecentLog)  # read-your-writes log
-    redis: aioredis.Redis | None = None  # shared client for small cluster-mode adapters
+    redis: AnyRedis | None = None  # shared client for small cluster-mode adapters
     control: ControlBus = field(default_factory=MemoryControlBus)  # started by /admin
     stats: StatsBoard = field(default_factory=MemoryStatsBoard)  # admin:stats reports
     users: UserStore = field(default_factory=MemoryUserStore)  # /auth/register, /auth/login

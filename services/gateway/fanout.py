@@ -20,6 +20,12 @@ arrive both ways; clients de-duplicate by id, and ``since`` resync covers any ga
 Redis outage the listener reconnects within ``MAX_RETRY_S`` and subscribes every wanted
 channel again; ``/readyz`` reports ``fanout`` unready meanwhile.
 
+On a Redis Cluster (``PARLEY_REDIS_CLUSTER``) the room channels are shard channels:
+``SPUBLISH`` here, ``SSUBSCRIBE`` through ``fanout_cluster.ShardedSubscriber`` (one connection
+per node that owns a wanted channel), so a room's messages reach only the node owning its slot
+and the pods subscribed there; the pod-wide channel stays classic pub/sub. The same listener
+loop resubscribes everything after a lost node, a failover or a moved slot.
+
 Room bookkeeping is indexed by sid (``sid -> rooms``), so a disconnect costs its own rooms, not
 every room of the pod: a reconnect storm of N sockets is O(N), not O(N²).
 """
@@ -36,18 +42,19 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from socketio.packet import Packet
 
 from services.common.fanout_wire import room_channel
 from services.common.model import RESERVED_ROOM_CHAR
-from services.common.redis_io import redis_client
+from services.common.redis_io import AnyRedis, is_cluster, publish, redis_client
 from services.common.retry import Backoff
 
 from . import metrics
 from .emit import DirectEmitManager
+from .fanout_cluster import ShardedSubscriber
 
 log = logging.getLogger("parley.gateway.fanout")
 MAX_RETRY_S = 2.0
@@ -64,8 +71,9 @@ class FanoutManager(DirectEmitManager):
         self.redis_url = redis_url
         self.channel = channel  # the pod-wide channel; rooms are <channel>#<ns>#<room>
         self.redis_options = redis_options
+        self.cluster = is_cluster(redis_options)  # room channels are shard channels
         self.host_id = uuid.uuid4().hex
-        self.redis: aioredis.Redis | None = None
+        self.redis: AnyRedis | None = None
         self._pubsub: Any = None
         self._wanted: set[str] = {channel}  # channels this pod should be subscribed to
         self._subscribed: set[str] = set()  # SUBSCRIBE sent on the current connection
@@ -95,6 +103,10 @@ class FanoutManager(DirectEmitManager):
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
+        if self._pubsub is not None:  # on a cluster: its per-node readers and connections
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+            self._pubsub = None
         if self.redis is not None:
             await self.redis.aclose()
 
@@ -251,7 +263,10 @@ class FanoutManager(DirectEmitManager):
             assert self.redis is not None, "fan-out not initialized"
             for attempt in (1, 2):
                 try:
-                    receivers = int(await self.redis.publish(channel, payload))
+                    if self.cluster and scope == "room":
+                        receivers = int(await self.redis.spublish(channel, payload))
+                    else:
+                        receivers = await publish(self.redis, channel, payload)
                     metrics.FANOUT_PUBLISHED.labels(scope).inc()
                     return receivers
                 except (RedisConnectionError, RedisTimeoutError):
@@ -272,8 +287,7 @@ class FanoutManager(DirectEmitManager):
         while True:
             pubsub = None
             try:
-                assert self.redis is not None
-                pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
+                pubsub = await self._new_pubsub()
                 async with self._sync_lock:
                     channels = set(self._wanted)
                     self._confirmed = set()
@@ -298,8 +312,17 @@ class FanoutManager(DirectEmitManager):
                 self._pubsub, self._subscribed, self._confirmed = None, set(), set()
                 if pubsub is not None:
                     with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await pubsub.aclose()
                 await asyncio.sleep(backoff.next())
+
+    async def _new_pubsub(self) -> Any:
+        """A fresh subscription: one connection (single Redis), or one per node with the
+        cluster's slot map reloaded first (``ShardedSubscriber``)."""
+        assert self.redis is not None, "fan-out not initialized"
+        if isinstance(self.redis, RedisCluster):
+            await ShardedSubscriber.refresh(self.redis)
+            return ShardedSubscriber(self.redis, {self.channel}, self.redis_options)
+        return self.redis.pubsub(ignore_subscribe_messages=False)
 
     async def _on_message(self, message: Mapping[str, Any]) -> None:
         kind = message.get("type")

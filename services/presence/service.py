@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -29,6 +28,7 @@ from starlette.routing import Route
 from services.common.clock import now_ms
 from services.common.errors import Unavailable
 from services.common.model import iso_ms
+from services.common.redis_io import AnyRedis
 from services.common.settings import Settings
 from services.presence import metrics
 from services.storage.presence import PresenceLookup, PresenceStore, UserPresence
@@ -51,7 +51,7 @@ class Reaper:
         self,
         settings: Settings,
         store: PresenceStore,
-        redis: aioredis.Redis | None,
+        redis: AnyRedis | None,
     ) -> None:
         self._settings = settings
         self._store = store

@@ -8,11 +8,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
-from services.common.redis_io import redis_client
+from services.common.redis_io import AnyRedis, publish, redis_client
 from services.common.retry import Backoff
 from services.storage import metrics
 from services.storage.control import Command, CommandHandler, dispatch
@@ -21,7 +21,9 @@ log = logging.getLogger("parley.gateway.control")
 
 
 class RedisControlBus:
-    """Redis pub/sub on ``<prefix>control``, with its own connection for the subscription."""
+    """Redis pub/sub on ``<prefix>control``, with its own connection for the subscription.
+    On a Redis Cluster it stays classic pub/sub (every pod needs every command), subscribed
+    and published on the node that owns the channel's slot (``redis_io.publish``)."""
 
     def __init__(
         self,
@@ -34,7 +36,7 @@ class RedisControlBus:
         self._redis_options = redis_options
         self.channel = f"{prefix}control"
         self._retry_max = retry_max_s
-        self._redis: aioredis.Redis | None = None
+        self._redis: AnyRedis | None = None
         self._listener: asyncio.Task[None] | None = None
 
     async def start(self, on_command: CommandHandler) -> None:
@@ -55,6 +57,8 @@ class RedisControlBus:
             delay = 0.0
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
+                if isinstance(self._redis, RedisCluster):  # the slot map picks the node
+                    await self._redis.initialize()
                 await pubsub.subscribe(self.channel)
                 if not subscribed.done():
                     subscribed.set_result(None)
@@ -82,7 +86,7 @@ class RedisControlBus:
         if self._redis is None:
             raise Unavailable("control bus not started")
         try:
-            return int(await self._redis.publish(self.channel, command.encode()))
+            return await publish(self._redis, self.channel, command.encode())
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
 

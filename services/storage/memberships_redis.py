@@ -8,14 +8,14 @@ Keys (one hash tag, so a MULTI stays on one Redis Cluster slot):
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
+from services.common.redis_io import AnyRedis
 
 
 class RedisMemberships:
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: AnyRedis, prefix: str) -> None:
         self._redis = redis
         self._prefix = f"{prefix}{{members}}:"
 

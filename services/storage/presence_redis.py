@@ -1,4 +1,5 @@
-"""Redis presence store: atomic Lua scripts shared by every gateway and the presence service.
+"""Redis presence store: atomic Lua scripts shared by every gateway and the presence service
+(the scripts themselves: ``presence_lua.py``).
 
 Every transition is one script, and the script itself PUBLISHes the announcement on the
 Socket.IO channel every gateway listens to (python-socketio's pub/sub message format). So a
@@ -6,21 +7,45 @@ state change and its announcement are one atomic step, and every gateway sees an
 the order the transitions happened — an online from pod A and an offline from the presence
 service can never arrive swapped.
 
-Keys (one hash tag, so the scripts also run on Redis Cluster):
-  ``<prefix>{presence}:s:<user>``   hash sid → "pod\\tdevice\\tusername" (live sessions)
-  ``<prefix>{presence}:online``     hash user → username (users announced online)
-  ``<prefix>{presence}:pending``    zset user → deadline (ms): last session gone, in grace
-  ``<prefix>{presence}:pod:<pod>``  set of "user\\tsid" the pod holds
-  ``<prefix>{presence}:pods``       zset pod → last heartbeat (ms)
-  ``<prefix>{presence}:seen``       hash user → when the user went offline (ms)
-  ``<prefix>{presence}:sessions``   counter of live sessions
-  ``<prefix>{presence}:epoch``      random token of this state; a gateway that finds another
-                                    one (Redis restarted empty) registers its sessions again
-  ``<prefix>{presence}:rm:<user>:<room>``  set of the user's sids joined to the room
-  ``<prefix>{presence}:sr:<sid>``   set of rooms the session joined (cleaned with the session)
-  ``<prefix>{presence}:members:<room>``   set of users with a session in the room
-  ``<prefix>{presence}:lastrooms:<user>`` rooms a user's ended sessions were in (rooms scope:
-                                    where their offline is announced)
+Keys. ``P`` is the user's shard: ``<prefix>{presence}:`` on a single Redis (one hash tag for
+everything, the layout since the first release), ``<prefix>{presence:<n>}:`` on a Redis Cluster
+with ``n = crc32(user) % CLUSTER_SHARDS`` — presence is sharded by user, so the load spreads
+over 64 slots (and so over the masters), while every key one transition touches is in the
+user's shard, so each script runs on one node:
+  ``P s:<user>``            hash sid → "pod\\tdevice\\tusername" (live sessions)
+  ``P online``              hash user → username (the shard's users announced online)
+  ``P pending``             zset user → deadline (ms): last session gone, in grace
+  ``P pod:<pod>``           set of "user\\tsid" the pod holds in this shard
+  ``P seen``                hash user → when the user went offline (ms)
+  ``P sessions``            counter of the shard's live sessions
+  ``P rm:<user>:<room>``    set of the user's sids joined to the room
+  ``P sr:<sid>``            set of rooms the session joined (cleaned with the session)
+  ``P members:<room>``      set of the shard's users with a session in the room
+  ``P lastrooms:<user>``    rooms a user's ended sessions were in (rooms scope: where their
+                            offline is announced)
+and in one slot of their own, ``<prefix>{presence}:``:
+  ``pods``                  zset pod → last heartbeat (ms)
+  ``epoch``                 random token of this state; a gateway that finds another one
+                            (Redis restarted empty) registers its sessions again
+  ``leader``                the presence service's lease (``services/presence/service.py``)
+
+How the transitions stay inside one slot on a cluster (``__CLUSTER__`` in the Lua):
+- connect / disconnect / join / leave touch only the user's shard. The one cross-slot write
+  of a connect — putting the pod into ``pods`` if missing — is a separate ``ZADD GT`` done
+  *before* the script (a connect is a sign of life of its pod; a crash in between leaves a
+  pod with nothing to reap).
+- reaping a pod is one script per shard (each atomic, each announcing its own users); the pod
+  then leaves ``pods`` only if its score did not move meanwhile (``FORGET_POD``), so a
+  connect racing the reaper keeps the pod registered and reapable.
+- grace sweeps run per shard; global reads (online users, counts, room members) add the
+  shards up; ``scoped_online`` reads the user's rooms from their shard, then each shard's
+  online members of those rooms (a snapshot per shard, not one across all).
+- room-scoped announcements (scope ``rooms``) are published on the pod-wide channel with the
+  room in the envelope: a script may only publish a *shard* channel of its own slot, and the
+  room channels are shard channels on a cluster (``fanout_cluster.py``). Every pod receives
+  them and delivers to its members of the room (O(pods) per transition in that scope).
+A node that restarts empty in a cluster without replicas loses its shards' presence; the epoch
+only notices a restart of the node holding ``{presence}`` — run the cluster with replicas.
 
 Scope ``all`` (default) announces to every client and ``presence:list`` is every online user;
 scope ``rooms`` announces a user only to the rooms they share (online on their first socket in
@@ -29,244 +54,45 @@ a room, offline to the rooms they were in) and lists only users who share a room
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import zlib
 from collections.abc import Mapping
 from typing import Any, cast
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
-from services.common.redis_io import redis_client, redis_options
+from services.common.redis_io import AnyRedis, is_cluster, redis_client, redis_options
 from services.common.settings import Settings
 from services.storage.presence import OnlineUser, RoomMember, Session, UserPresence
+from services.storage.presence_lua import (  # noqa: F401 - HOST_ID, announcement: re-exported
+    CONNECT,
+    DISCONNECT,
+    FORGET_POD,
+    HEARTBEAT,
+    HOST_ID,
+    JOIN_ROOM,
+    LEAVE_ROOM,
+    REAP_POD,
+    SCOPED_ONLINE,
+    SHARD_ONLINE_IN,
+    SWEEP_PENDING,
+    USER_ROOMS,
+    announcement,
+)
 
 SCOPES = ("all", "rooms")
-HOST_ID = "parley-presence"  # the pub/sub sender id: no gateway skips it as its own
-ANNOUNCE_NAMESPACE = "/chat"  # presence:online / presence:offline go to /chat sockets
-
-
-def announcement(
-    event: str, user_id: str, username: str, room: str | None = None, skip_sid: str | None = None
-) -> dict[str, Any]:
-    """The pub/sub envelope of one announcement: python-socketio's ``AsyncPubSubManager``
-    ``emit`` message (method ``emit``, the arguments as a list in ``data``), which every
-    gateway's fan-out listener delivers. The Lua ``announce`` below builds exactly this (the
-    keys and constants come from here); ``tests/integration/test_presence_envelope.py``
-    checks both against the installed python-socketio."""
-    msg: dict[str, Any] = {
-        "method": "emit",
-        "event": event,
-        "namespace": ANNOUNCE_NAMESPACE,
-        "host_id": HOST_ID,
-        "data": [{"userId": user_id, "username": username}],
-    }
-    if skip_sid:
-        msg["skip_sid"] = skip_sid
-    if room:
-        msg["room"] = room
-    return msg
-
-
-# Shared Lua helpers. p = key prefix ("...{presence}:"), ch = the Socket.IO channel.
-# __SCOPE__ is "all" (announce to every client) or "rooms" (announce to the rooms a user shares).
-LIB = """
-local SCOPE = '__SCOPE__'
-local function announce(ch, event, user, name, skip, room)
-  local msg = {method='emit', event=event, namespace='__NAMESPACE__', host_id='__HOST_ID__',
-               data={{userId=user, username=name}}}
-  if skip and skip ~= '' then msg['skip_sid'] = skip end
-  local target = ch
-  if room then
-    msg['room'] = room
-    target = ch .. '#__NAMESPACE__#' .. room  -- fanout_wire.room_channel: room members only
-  end
-  redis.call('PUBLISH', target, cjson.encode(msg))
-end
--- Leaves one room with one session; returns 1 when the user has no session left in it.
-local function leave(p, user, sid, room)
-  redis.call('SREM', p .. 'rm:' .. user .. ':' .. room, sid)
-  redis.call('SREM', p .. 'sr:' .. sid, room)
-  if redis.call('SCARD', p .. 'rm:' .. user .. ':' .. room) == 0 then
-    redis.call('SREM', p .. 'members:' .. room, user)
-    return 1
-  end
-  return 0
-end
--- A session ends: its rooms are left; rooms the user is now absent from are remembered
--- (lastrooms) so a scoped offline announcement reaches them.
-local function drop_rooms(p, user, sid)
-  for _, room in ipairs(redis.call('SMEMBERS', p .. 'sr:' .. sid)) do
-    if leave(p, user, sid, room) == 1 and SCOPE == 'rooms' then
-      redis.call('SADD', p .. 'lastrooms:' .. user, room)
-    end
-  end
-  redis.call('DEL', p .. 'sr:' .. sid)
-end
-local function offline(p, ch, user, now)
-  local name = redis.call('HGET', p .. 'online', user) or user
-  redis.call('HDEL', p .. 'online', user)
-  redis.call('ZREM', p .. 'pending', user)
-  redis.call('HSET', p .. 'seen', user, now)
-  if SCOPE == 'rooms' then
-    for _, room in ipairs(redis.call('SMEMBERS', p .. 'lastrooms:' .. user)) do
-      announce(ch, 'presence:offline', user, name, nil, room)
-    end
-  else
-    announce(ch, 'presence:offline', user, name, nil, nil)
-  end
-  redis.call('DEL', p .. 'lastrooms:' .. user)
-  return name
-end
--- Removes one session; returns 1 offline now, 2 in grace, 0 other sessions remain.
-local function drop_session(p, ch, user, sid, now, grace)
-  drop_rooms(p, user, sid)
-  local skey = p .. 's:' .. user
-  if redis.call('HDEL', skey, sid) == 0 then return 0 end
-  redis.call('DECR', p .. 'sessions')
-  if redis.call('HLEN', skey) > 0 then return 0 end
-  if grace > 0 then
-    redis.call('ZADD', p .. 'pending', now + grace, user)
-    return 2
-  end
-  offline(p, ch, user, now)
-  return 1
-end
-""".replace("__HOST_ID__", HOST_ID).replace("__NAMESPACE__", ANNOUNCE_NAMESPACE)
-
-# ARGV: p, ch, user, sid, room, username, quiet. In rooms scope, the user's first session in
-# the room announces them online to it.
-JOIN_ROOM = (
-    LIB
-    + """
-local p, ch, user, sid, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-redis.call('SADD', p .. 'rm:' .. user .. ':' .. room, sid)
-redis.call('SADD', p .. 'sr:' .. sid, room)
-local returning = redis.call('SREM', p .. 'lastrooms:' .. user, room) == 1  -- within grace
-if redis.call('SADD', p .. 'members:' .. room, user) == 1 and SCOPE == 'rooms'
-   and not returning and ARGV[7] ~= '1' then
-  announce(ch, 'presence:online', user, ARGV[6], sid, room)
-end
-return 1
-"""
-)
-
-# ARGV: p, ch, user, sid, room
-LEAVE_ROOM = (
-    LIB
-    + """
-return leave(ARGV[1], ARGV[3], ARGV[4], ARGV[5])
-"""
-)
-
-# Online users sharing a room with any session of the user (rooms scope). ARGV: p, ch, user
-SCOPED_ONLINE = (
-    LIB
-    + """
-local p, user = ARGV[1], ARGV[3]
-local seen, out = {}, {}
-for _, sid in ipairs(redis.call('HKEYS', p .. 's:' .. user)) do
-  for _, room in ipairs(redis.call('SMEMBERS', p .. 'sr:' .. sid)) do
-    for _, other in ipairs(redis.call('SMEMBERS', p .. 'members:' .. room)) do
-      if not seen[other] then
-        seen[other] = true
-        local name = redis.call('HGET', p .. 'online', other)
-        if name then table.insert(out, other); table.insert(out, name) end
-      end
-    end
-  end
-end
-if not seen[user] then
-  local name = redis.call('HGET', p .. 'online', user)
-  if name then table.insert(out, user); table.insert(out, name) end
-end
-return out
-"""
-)
-
-# ARGV: p, ch, user, sid, username, info, pod, now, quiet ("1": no announcement)
-CONNECT = (
-    LIB
-    + """
-local p, ch, user, sid, name, pod = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[7]
-local skey = p .. 's:' .. user
-local before = redis.call('HLEN', skey)
-if redis.call('HSET', skey, sid, ARGV[6]) == 1 then redis.call('INCR', p .. 'sessions') end
-redis.call('HSET', p .. 'online', user, name)
-redis.call('SADD', p .. 'pod:' .. pod, user .. '\\t' .. sid)
-if redis.call('ZSCORE', p .. 'pods', pod) == false then
-  redis.call('ZADD', p .. 'pods', ARGV[8], pod)
-end
-if before > 0 then return 0 end
-if redis.call('ZREM', p .. 'pending', user) == 1 then return 0 end  -- back within grace
-if ARGV[9] ~= '1' and SCOPE == 'all' then
-  announce(ch, 'presence:online', user, name, sid, nil)
-end
-return 1
-"""
-)
-
-# ARGV: p, ch, user, sid, pod, now, grace_ms
-DISCONNECT = (
-    LIB
-    + """
-local p, ch, user, sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-redis.call('SREM', p .. 'pod:' .. ARGV[5], user .. '\\t' .. sid)
-return drop_session(p, ch, user, sid, tonumber(ARGV[6]), tonumber(ARGV[7]))
-"""
-)
-
-# A crashed pod: its users with no other session go offline at once (the TTL was the wait).
-# ARGV: p, ch, pod, now. Returns user, username pairs.
-REAP_POD = (
-    LIB
-    + """
-local p, ch, pod, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local gone = {}
-for _, member in ipairs(redis.call('SMEMBERS', p .. 'pod:' .. pod)) do
-  local tab = string.find(member, '\\t', 1, true)
-  local user, sid = string.sub(member, 1, tab - 1), string.sub(member, tab + 1)
-  local name = redis.call('HGET', p .. 'online', user) or user
-  if drop_session(p, ch, user, sid, now, 0) == 1 then
-    table.insert(gone, user)
-    table.insert(gone, name)
-  end
-end
-redis.call('DEL', p .. 'pod:' .. pod)
-redis.call('ZREM', p .. 'pods', pod)
-return gone
-"""
-)
-
-# Users whose grace ran out with no session back go offline. ARGV: p, ch, now.
-SWEEP_PENDING = (
-    LIB
-    + """
-local p, ch, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local gone = {}
-for _, user in ipairs(redis.call('ZRANGEBYSCORE', p .. 'pending', '-inf', now)) do
-  redis.call('ZREM', p .. 'pending', user)
-  if redis.call('HLEN', p .. 's:' .. user) == 0 then
-    table.insert(gone, user)
-    table.insert(gone, offline(p, ch, user, now))
-  end
-end
-return gone
-"""
-)
-
-# ARGV: p, pod, now, fresh epoch (used only when none exists).
-# Returns {epoch, 1 if the pod was registered before this beat else 0}.
-HEARTBEAT = """
-local known = redis.call('ZSCORE', ARGV[1] .. 'pods', ARGV[2]) and 1 or 0
-redis.call('ZADD', ARGV[1] .. 'pods', ARGV[3], ARGV[2])
-redis.call('SET', ARGV[1] .. 'epoch', ARGV[4], 'NX')
-return {redis.call('GET', ARGV[1] .. 'epoch'), known}
-"""
+CLUSTER_SHARDS = 64  # presence shards (hash tags) on a Redis Cluster; one on a single Redis
 
 
 def _pairs(flat: list[str]) -> list[OnlineUser]:
     return [OnlineUser(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
+def shard_of(user_id: str, shards: int) -> int:
+    """The shard (hash tag) a user's presence lives in: stable across processes."""
+    return zlib.crc32(user_id.encode()) % shards if shards > 1 else 0
 
 
 class RedisPresenceStore:
@@ -278,16 +104,26 @@ class RedisPresenceStore:
         grace_ms: int = 0,
         scope: str = "all",
         redis_options: Mapping[str, Any] | None = None,
+        shards: int | None = None,
     ) -> None:
         if scope not in SCOPES:
             raise ValueError(f"presence scope must be one of {SCOPES}")
         self.scope = scope
         self._url = url
         self._redis_options = redis_options
-        self._p = f"{prefix}{{presence}}:"
+        self.cluster = is_cluster(redis_options)
+        self.shards = shards or (CLUSTER_SHARDS if self.cluster else 1)
+        if self.cluster and self.shards < 2:
+            raise ValueError("a Redis Cluster needs presence shards > 1")
+        self._p = f"{prefix}{{presence}}:"  # pods, epoch, leader lease (one slot)
+        self._shard_p = (
+            [f"{prefix}{{presence:{n}}}:" for n in range(self.shards)]
+            if self.shards > 1
+            else [self._p]
+        )
         self._channel = channel
         self._grace_ms = grace_ms
-        self._redis: aioredis.Redis | None = None
+        self._redis: AnyRedis | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RedisPresenceStore:
@@ -311,9 +147,15 @@ class RedisPresenceStore:
             "join": JOIN_ROOM,
             "leave": LEAVE_ROOM,
             "scoped": SCOPED_ONLINE,
+            "user_rooms": USER_ROOMS,
+            "shard_online_in": SHARD_ONLINE_IN,
+            "forget_pod": FORGET_POD,
         }
+        flag = "1" if self.cluster else "0"
         self._scripts = {
-            name: self._redis.register_script(src.replace("__SCOPE__", self.scope))
+            name: self._redis.register_script(
+                src.replace("__SCOPE__", self.scope).replace("__CLUSTER__", flag)
+            )
             for name, src in scripts.items()
         }
 
@@ -322,21 +164,31 @@ class RedisPresenceStore:
             await self._redis.aclose()
 
     @property
-    def redis(self) -> aioredis.Redis:
+    def redis(self) -> AnyRedis:
         if self._redis is None:
             raise Unavailable("redis: presence store not started")
         return self._redis
 
     def _key(self, name: str) -> str:
+        """A key of the pod registry's slot (``pods``, ``epoch``)."""
         return self._p + name
 
-    async def _run(self, script: str, *args: str | int | float) -> Any:
+    def prefix_of(self, user_id: str) -> str:
+        """The key prefix (with its hash tag) of the user's shard."""
+        return self._shard_p[shard_of(user_id, self.shards)]
+
+    async def _run(self, script: str, p: str, *args: str | int | float) -> Any:
+        """One script on the slot of ``p``: every key it touches starts with ``p``."""
         if self._redis is None:
             raise Unavailable("redis: presence store not started")
         try:
-            return await self._scripts[script](keys=[self._p], args=[self._p, *args])
+            return await self._scripts[script](keys=[p], args=[p, *args])
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
+
+    async def _each_shard(self, script: str, *args: str | int | float) -> list[Any]:
+        """The script on every shard (concurrently: the shards are on different nodes)."""
+        return list(await asyncio.gather(*(self._run(script, p, *args) for p in self._shard_p)))
 
     async def healthy(self) -> bool:
         try:
@@ -345,9 +197,15 @@ class RedisPresenceStore:
             return False
 
     async def connect(self, session: Session, now_ms: int, quiet: bool = False) -> bool:
+        if self.cluster:  # the registry is in another slot: register first (GT: a sign of life)
+            try:
+                await self.redis.zadd(self._key("pods"), {session.pod_id: now_ms}, gt=True)
+            except RedisError as exc:
+                raise Unavailable(f"redis: {exc}") from exc
         info = f"{session.pod_id}\t{session.device}\t{session.username}"
         first = await self._run(
             "connect",
+            self.prefix_of(session.user_id),
             self._channel,
             session.user_id,
             session.sid,
@@ -362,6 +220,7 @@ class RedisPresenceStore:
     async def disconnect(self, session: Session, now_ms: int) -> bool:
         result = await self._run(
             "disconnect",
+            self.prefix_of(session.user_id),
             self._channel,
             session.user_id,
             session.sid,
@@ -372,38 +231,61 @@ class RedisPresenceStore:
         return bool(result == 1)
 
     async def sweep_pending(self, now_ms: int) -> list[OnlineUser]:
-        return _pairs(await self._run("sweep", self._channel, now_ms))
+        found = await self._each_shard("sweep", self._channel, now_ms)
+        return [user for flat in found for user in _pairs(flat)]
 
     async def reap_pod(self, pod_id: str, now_ms: int) -> list[OnlineUser]:
-        return _pairs(await self._run("reap", self._channel, pod_id, now_ms))
+        if not self.cluster:
+            return _pairs(await self._run("reap", self._p, self._channel, pod_id, now_ms))
+        try:
+            score = await self.redis.zscore(self._key("pods"), pod_id)
+        except RedisError as exc:
+            raise Unavailable(f"redis: {exc}") from exc
+        found = await self._each_shard("reap", self._channel, pod_id, now_ms)
+        if score is not None:
+            try:
+                await self._scripts["forget_pod"](
+                    keys=[self._key("pods")], args=[self._key("pods"), pod_id, int(score)]
+                )
+            except RedisError as exc:
+                raise Unavailable(f"redis: {exc}") from exc
+        return [user for flat in found for user in _pairs(flat)]
 
     async def heartbeat(self, pod_id: str, now_ms: int) -> tuple[str, bool]:
-        epoch, known = await self._run("heartbeat", pod_id, now_ms, uuid.uuid4().hex)
+        epoch, known = await self._run("heartbeat", self._p, pod_id, now_ms, uuid.uuid4().hex)
         return epoch, known == 1
 
     async def online_users(self) -> list[OnlineUser]:
         try:
-            online = await self.redis.hgetall(self._key("online"))
+            shards = await asyncio.gather(
+                *(self.redis.hgetall(p + "online") for p in self._shard_p)
+            )
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
-        return [OnlineUser(str(uid), str(name)) for uid, name in online.items()]
+        return [OnlineUser(str(uid), str(name)) for o in shards for uid, name in o.items()]
 
     async def counts(self) -> tuple[int, int]:
         """``(online users, live sessions)`` — cheap, for metrics."""
-        try:
+
+        async def one(p: str) -> tuple[int, int]:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hlen(self._key("online"))
-                pipe.get(self._key("sessions"))
+                pipe.hlen(p + "online")
+                pipe.get(p + "sessions")
                 users, sessions = await pipe.execute()
+            return int(users), int(sessions or 0)
+
+        try:
+            found = await asyncio.gather(*(one(p) for p in self._shard_p))
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
-        return int(users), int(sessions or 0)
+        return sum(u for u, _ in found), sum(s for _, s in found)
 
     async def user(self, user_id: str) -> UserPresence:
+        p = self.prefix_of(user_id)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hgetall(self._key(f"s:{user_id}"))
-                pipe.hget(self._key("seen"), user_id)
+                pipe.hgetall(f"{p}s:{user_id}")
+                pipe.hget(p + "seen", user_id)
                 sessions, seen = await pipe.execute()
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
@@ -415,17 +297,21 @@ class RedisPresenceStore:
 
     async def room_members(self, room_id: str) -> list[RoomMember]:
         try:
-            raw = await self.redis.smembers(self._key(f"members:{room_id}"))
-            users = sorted(u.decode() if isinstance(u, bytes) else str(u) for u in raw)
-            if not users:
-                return []
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for user in users:
-                    pipe.scard(self._key(f"rm:{user}:{room_id}"))
-                    pipe.hget(self._key("online"), user)
-                found = await pipe.execute()
+            found = await asyncio.gather(*(self._room_members(p, room_id) for p in self._shard_p))
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc
+        return sorted((m for shard in found for m in shard), key=lambda m: m.user_id)
+
+    async def _room_members(self, p: str, room_id: str) -> list[RoomMember]:
+        raw = await self.redis.smembers(f"{p}members:{room_id}")
+        users = sorted(u.decode() if isinstance(u, bytes) else str(u) for u in raw)
+        if not users:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user in users:
+                pipe.scard(f"{p}rm:{user}:{room_id}")
+                pipe.hget(p + "online", user)
+            found = await pipe.execute()
         out = []
         for i, user in enumerate(users):
             sockets, name = int(found[2 * i]), found[2 * i + 1]
@@ -454,6 +340,7 @@ class RedisPresenceStore:
     async def join_room(self, session: Session, room_id: str, quiet: bool = False) -> None:
         await self._run(
             "join",
+            self.prefix_of(session.user_id),
             self._channel,
             session.user_id,
             session.sid,
@@ -463,13 +350,35 @@ class RedisPresenceStore:
         )
 
     async def leave_room(self, session: Session, room_id: str) -> None:
-        await self._run("leave", self._channel, session.user_id, session.sid, room_id)
+        await self._run(
+            "leave",
+            self.prefix_of(session.user_id),
+            self._channel,
+            session.user_id,
+            session.sid,
+            room_id,
+        )
 
     async def scoped_online(self, user_id: str) -> list[OnlineUser]:
-        return _pairs(await self._run("scoped", self._channel, user_id))
+        p = self.prefix_of(user_id)
+        if not self.cluster:
+            return _pairs(await self._run("scoped", p, self._channel, user_id))
+        # members of a room are spread over the shards: the user's rooms from their shard,
+        # then each shard's online members of those rooms (a snapshot per shard)
+        rooms = [str(r) for r in await self._run("user_rooms", p, self._channel, user_id)]
+        found = await self._each_shard("shard_online_in", self._channel, *rooms) if rooms else []
+        out = {u.user_id: u for flat in found for u in _pairs(flat)}
+        if user_id not in out:
+            try:
+                name = await self.redis.hget(p + "online", user_id)
+            except RedisError as exc:
+                raise Unavailable(f"redis: {exc}") from exc
+            if name is not None:
+                out[user_id] = OnlineUser(user_id, str(name))
+        return list(out.values())
 
     async def is_member(self, user_id: str, room_id: str) -> bool:
         try:
-            return await self.redis.scard(self._key(f"rm:{user_id}:{room_id}")) > 0
+            return await self.redis.scard(f"{self.prefix_of(user_id)}rm:{user_id}:{room_id}") > 0
         except RedisError as exc:
             raise Unavailable(f"redis: {exc}") from exc

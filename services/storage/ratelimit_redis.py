@@ -5,11 +5,11 @@ from __future__ import annotations
 import itertools
 import os
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
 from services.common.limits import Limit
+from services.common.redis_io import AnyRedis
 
 # KEYS[1] the log; ARGV: now_ms, window_ms, count, unique member
 HIT = """
@@ -29,7 +29,7 @@ return 0
 
 
 class RedisRateLimiter:
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: AnyRedis, prefix: str) -> None:
         self._redis = redis
         self._script = redis.register_script(HIT)
         self._full = redis.register_script(FULL)

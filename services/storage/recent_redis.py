@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
 from services.common.model import Message, Receipt
+from services.common.redis_io import AnyRedis
 from services.storage.recent import RECENT_PER_ROOM, RECENT_TTL_S
 
 SEP = "\x1f"
@@ -25,7 +25,7 @@ def _decode(members: list[str]) -> list[Message]:
 
 
 class RedisRecentLog:
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: AnyRedis, prefix: str) -> None:
         self._redis = redis
         self._p = prefix
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
+from services.common.redis_io import AnyRedis
 
 
 class RedisRevocations:
-    def __init__(self, redis: aioredis.Redis, prefix: str, leeway_s: int = 60) -> None:
+    def __init__(self, redis: AnyRedis, prefix: str, leeway_s: int = 60) -> None:
         self._redis = redis
         self._prefix = f"{prefix}revoked:"
         self._leeway = leeway_s  # the verifier's leeway: keep the entry a little longer

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from services.common.errors import Unavailable
+from services.common.redis_io import AnyRedis
 from services.storage.stats import PodReport
 
 
@@ -14,7 +14,7 @@ class RedisStatsBoard:
     ``<prefix>{gateways}:r:<pod>`` the report (JSON, expires with the TTL) and
     ``<prefix>{gateways}:pods`` a sorted set pod → expiry ms, to list pods without SCAN."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: AnyRedis, prefix: str) -> None:
         self._redis = redis
         self._p = f"{prefix}{{gateways}}:"
 

@@ -1,6 +1,7 @@
 """The fast path's fan-out (issue 14): interest-based subscriptions across two real gateways
 on real Redis, one JSON publish per message (no pickle, nothing extra when nobody batches),
-and the slow-consumer policy."""
+and the slow-consumer policy. The fan-out tests run twice: on the single Redis and on a local
+3-master Redis Cluster (sharded pub/sub, ``tests/support/redis_cluster.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import uuid
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 import websockets
 
 from services.common.auth import issue_token
@@ -22,6 +22,7 @@ from services.common.settings import Settings
 from tests.support.client import ChatClient
 from tests.support.faults import metrics
 from tests.support.procs import Service
+from tests.support.redis_cluster import channel_subscribers, publish_room, room_listener
 
 pytestmark = pytest.mark.e2e
 
@@ -49,13 +50,16 @@ async def received(gateway) -> float:
     return (await samples(gateway)).get(RECEIVED, 0.0)
 
 
+@pytest.fixture(params=["redis", "redis-cluster"])
+def cluster(request, cluster):
+    """The two-gateway system on the single Redis, then on the Redis Cluster."""
+    return cluster if request.param == "redis" else request.getfixturevalue("rc_cluster")
+
+
 async def subscribers(settings, room: str) -> int:
-    redis = aioredis.Redis.from_url(settings.redis_url)
-    try:
-        channel = room_channel(settings.socketio_channel, "/chat", room)
-        return dict(await redis.pubsub_numsub(channel))[channel.encode()]
-    finally:
-        await redis.aclose()
+    return await channel_subscribers(
+        settings, room_channel(settings.socketio_channel, "/chat", room)
+    )
 
 
 async def send(client: ChatClient, room: str, n: int) -> list[str]:
@@ -103,27 +107,21 @@ async def test_one_json_publish_per_message_and_nothing_extra_without_batching(c
     reader = await cluster.client(unique("dan"), gateway=1)
     for c in (sender, reader):
         await c.call("room:join", room)
-    redis = aioredis.Redis.from_url(cluster.settings.redis_url)
-    pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(room_channel(cluster.settings.socketio_channel, "/chat", room))
-    await pubsub.get_message(timeout=1)
-    try:
+    channel = room_channel(cluster.settings.socketio_channel, "/chat", room)
+    async with room_listener(cluster.settings, channel) as next_data:
         published = (await samples(a)).get(PUBLISHED, 0.0)
         ids = await send(sender, room, 5)
         assert (await samples(a)).get(PUBLISHED, 0.0) == published + 5  # not 10
         raws = []
         while len(raws) < 5:
-            message = await pubsub.get_message(timeout=5)
-            assert message is not None, "nothing published on the room's channel"
-            raws.append(message["data"])
+            raw = await next_data(5)
+            assert raw is not None, "nothing published on the room's channel"
+            raws.append(raw)
         for raw in raws:
             assert not raw.startswith(b"\x80"), "pickle on the wire"
             body = json.loads(raw)
             assert body["method"] == "emit" and body["event"] == "chat:message"
             assert body["room"] == room and body["data"][0]["id"] in ids
-    finally:
-        await pubsub.aclose()
-        await redis.aclose()
 
 
 class Boom:
@@ -141,13 +139,9 @@ async def test_a_pickle_written_to_redis_is_never_executed(cluster, tmp_path):
     victim = await cluster.client(unique("eve"), gateway=1)
     await victim.call("room:join", room)
     marker = tmp_path / "pwned"
-    redis = aioredis.Redis.from_url(cluster.settings.redis_url)
-    try:
-        channel = room_channel(cluster.settings.socketio_channel, "/chat", room)
-        assert await redis.publish(channel, pickle.dumps(Boom(str(marker)))) >= 1
-        await asyncio.sleep(0.5)
-    finally:
-        await redis.aclose()
+    channel = room_channel(cluster.settings.socketio_channel, "/chat", room)
+    assert await publish_room(cluster.settings, channel, pickle.dumps(Boom(str(marker)))) >= 1
+    await asyncio.sleep(0.5)
     assert not marker.exists()
     assert victim.sio.connected
     for g in cluster.gateways:  # still serving

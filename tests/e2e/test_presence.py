@@ -1,4 +1,5 @@
-"""End-to-end presence across gateway processes on real Redis."""
+"""End-to-end presence across gateway processes on real Redis: on the single Redis and on a
+local 3-master Redis Cluster (presence sharded by user, ``tests/support/redis_cluster.py``)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ def ids(users) -> set[str]:
     return {u["userId"] for u in users}
 
 
-@pytest.fixture
-async def cluster_system(cluster):
-    yield cluster
-    await cluster.close_clients()
+@pytest.fixture(params=["redis", "redis-cluster"])
+async def cluster_system(request, cluster):
+    system = cluster if request.param == "redis" else request.getfixturevalue("rc_cluster")
+    yield system
+    await system.close_clients()
 
 
 async def test_online_list_and_multi_device_offline_across_gateways(cluster_system):
@@ -55,9 +57,9 @@ async def test_online_list_and_multi_device_offline_across_gateways(cluster_syst
     assert alice not in ids(await fresh.wait_for("presence:list"))
 
 
-async def test_sigkilled_gateway_users_go_offline_within_ttl(cluster_system, engine_env):
+async def test_sigkilled_gateway_users_go_offline_within_ttl(cluster_system):
     s = cluster_system
-    doomed = Service("gateway", unique("gateway-doomed"), {**engine_env, **PRESENCE_ENV})
+    doomed = Service("gateway", unique("gateway-doomed"), {**s.env, **PRESENCE_ENV})
     doomed.start().wait_ready()
     try:
         watcher = await s.client(unique("watcher"), gateway=0)
@@ -81,9 +83,9 @@ async def test_sigkilled_gateway_users_go_offline_within_ttl(cluster_system, eng
         doomed.kill()
 
 
-async def test_two_presence_replicas_announce_each_offline_once(cluster_system, engine_env):
+async def test_two_presence_replicas_announce_each_offline_once(cluster_system):
     s = cluster_system
-    env = {**engine_env, **PRESENCE_ENV}
+    env = {**s.env, **PRESENCE_ENV}
     replica = Service("presence", unique("presence-replica"), env)
     doomed = Service("gateway", unique("gateway-doomed"), env)
     replica.start()

@@ -18,7 +18,7 @@ def ids(users) -> set[str]:
     return {u["userId"] for u in users}
 
 
-@pytest.fixture(scope="module", params=["single", "cluster"])
+@pytest.fixture(scope="module", params=["single", "cluster", "redis-cluster"])
 def scoped_gateways(request, tmp_path_factory, engine_env):
     scope = {**PRESENCE_ENV, "PARLEY_PRESENCE_SCOPE": "rooms"}
     if request.param == "single":
@@ -32,11 +32,14 @@ def scoped_gateways(request, tmp_path_factory, engine_env):
         names = ["scoped-single"]
     else:
         request.getfixturevalue("migrated")
-        env = {**engine_env, **scope, "PARLEY_REDIS_PREFIX": f"scoped{uuid.uuid4().hex[:6]}:"}
+        base = engine_env
+        if request.param == "redis-cluster":  # Redis is the local Redis Cluster
+            base = request.getfixturevalue("rc_engine_env")
+        env = {**base, **scope, "PARLEY_REDIS_PREFIX": f"scoped{uuid.uuid4().hex[:6]}:"}
         names = ["scoped-a", "scoped-b"]
     gateways = [Service("gateway", f"{n}-{uuid.uuid4().hex[:4]}", env).start() for n in names]
     others = []
-    if request.param == "cluster":  # the presence service ends grace periods in cluster mode
+    if request.param != "single":  # the presence service ends grace periods in cluster mode
         others.append(Service("presence", f"scoped-presence-{uuid.uuid4().hex[:4]}", env).start())
     try:
         for s in gateways + others:

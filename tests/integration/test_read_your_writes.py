@@ -1,10 +1,10 @@
-"""The Redis recent log merged into reads (read-your-writes), on real Redis."""
+"""The Redis recent log merged into reads (read-your-writes), on real Redis (single and
+cluster)."""
 
 import dataclasses
 import uuid
 
 import pytest
-import redis.asyncio as aioredis
 
 from services.common.model import Receipt
 from services.storage.messages import MemoryMessageStore
@@ -16,12 +16,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def parts(engine_settings):
-    client = aioredis.Redis.from_url(engine_settings.redis_url, decode_responses=True)
-    recent = RedisRecentLog(client, engine_settings.redis_prefix)
+async def parts(engine_settings, redis_either):
+    recent = RedisRecentLog(redis_either, engine_settings.redis_prefix)
     inner = MemoryMessageStore()
-    yield inner, recent, ReadYourWritesStore(inner, recent)
-    await client.aclose()
+    return inner, recent, ReadYourWritesStore(inner, recent)
 
 
 async def test_reads_union_stored_and_recent_once_each(parts):

@@ -1,7 +1,7 @@
-"""The control bus and stats board contracts on real Redis (pub/sub, keys with TTLs)."""
+"""The control bus and stats board contracts on real Redis (pub/sub, keys with TTLs), on the
+single Redis and on the local Redis Cluster (``redis_target``)."""
 
 import pytest
-import redis.asyncio as aioredis
 
 from services.storage.control_redis import RedisControlBus
 from services.storage.stats_redis import RedisStatsBoard
@@ -12,13 +12,12 @@ pytestmark = pytest.mark.integration
 
 class TestRedisControlBus(ControlBusContract):
     @pytest.fixture
-    async def bus(self, engine_settings):
-        return RedisControlBus(engine_settings.redis_url, engine_settings.redis_prefix)
+    async def bus(self, engine_settings, redis_target):
+        url, options = redis_target
+        return RedisControlBus(url, engine_settings.redis_prefix, redis_options=options)
 
 
 class TestRedisStatsBoard(StatsBoardContract):
     @pytest.fixture
-    async def board(self, engine_settings):
-        redis = aioredis.Redis.from_url(engine_settings.redis_url, decode_responses=True)
-        yield RedisStatsBoard(redis, engine_settings.redis_prefix)
-        await redis.aclose()
+    async def board(self, engine_settings, redis_either):
+        return RedisStatsBoard(redis_either, engine_settings.redis_prefix)

@@ -1,7 +1,6 @@
-"""The token denylist and the limiter's peek/reset on real Redis."""
+"""The token denylist and the limiter's peek/reset on real Redis (single and cluster)."""
 
 import pytest
-import redis.asyncio as aioredis
 
 from services.storage.ratelimit_redis import RedisRateLimiter
 from services.storage.revocations_redis import RedisRevocations
@@ -11,10 +10,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def redis(engine_settings):
-    client = aioredis.Redis.from_url(engine_settings.redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
+def redis(redis_either):
+    return redis_either
 
 
 class TestRedisRevocations(RevocationsContract):

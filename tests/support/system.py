@@ -20,10 +20,17 @@ PRESENCE_ENV = {
 
 
 class System:
-    def __init__(self, settings: Settings, gateways: list[Service], others: list[Service]):
+    def __init__(
+        self,
+        settings: Settings,
+        gateways: list[Service],
+        others: list[Service],
+        env: dict[str, str] | None = None,
+    ):
         self.settings = settings
         self.gateways = gateways
         self.others = others
+        self.env = env or {}  # what its services were started with (for extra ones)
         self.clients: list[ChatClient] = []
 
     def token(self, user: str, **kw) -> str:
@@ -40,21 +47,31 @@ class System:
         self.clients.clear()
 
 
-@pytest.fixture(scope="session")
-def cluster(migrated, engine_env):
+def run_system(settings: Settings, engine_env: dict[str, str], name: str = ""):
+    """Two gateways, the worker and the presence service on ``engine_env`` (a generator for
+    session fixtures: yields the ``System``, stops it after)."""
     env = {**engine_env, **PRESENCE_ENV}
-    gateways = [Service("gateway", f"gateway-{n}", env) for n in ("a", "b")]
-    others = [Service("persistence", "persistence", env), Service("presence", "presence", env)]
+    tag = f"-{name}" if name else ""  # process and log names: gateway-a, gateway-rc-a, ...
+    gateways = [Service("gateway", f"gateway{tag}-{n}", env) for n in ("a", "b")]
+    others = [
+        Service("persistence", f"persistence{tag}", env),
+        Service("presence", f"presence{tag}", env),
+    ]
     every = gateways + others
     try:
         for s in every:
             s.start()
         for s in every:
             s.wait_ready()
-        yield System(migrated, gateways, others)
+        yield System(settings, gateways, others, env)
     finally:
         for s in every:
             s.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(migrated, engine_env):
+    yield from run_system(migrated, engine_env)
 
 
 @pytest.fixture(scope="session")
