@@ -58,6 +58,7 @@ from .fanout_cluster import ShardedSubscriber
 
 log = logging.getLogger("parley.gateway.fanout")
 MAX_RETRY_S = 2.0
+OUTBOX_MAX = 10_000  # room messages waiting for their PUBLISH (Redis slow or away)
 SUBSCRIBE_WAIT_S = 2.0  # a join waits at most this long for Redis to confirm a subscription
 
 
@@ -73,6 +74,8 @@ class FanoutManager(DirectEmitManager):
         self.redis_options = redis_options
         self.cluster = is_cluster(redis_options)  # room channels are shard channels
         self.host_id = uuid.uuid4().hex
+        self._outbox: list[tuple[str, str]] = []  # (channel, payload) not yet PUBLISHed
+        self._sender: asyncio.Future[None] | None = None
         self.redis: AnyRedis | None = None
         self._pubsub: Any = None
         self._wanted: set[str] = {channel}  # channels this pod should be subscribed to
@@ -100,6 +103,9 @@ class FanoutManager(DirectEmitManager):
         return self.listening
 
     async def close(self) -> None:
+        if self._sender is not None:  # what was accepted before the close still goes out
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._sender), 5)
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
@@ -221,11 +227,21 @@ class FanoutManager(DirectEmitManager):
                 event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
             )
             return
-        # The PUBLISH goes out first and its round trip overlaps the local writes (CPU only):
-        # the emit takes max(round trip, local delivery), not their sum. _publish never raises.
         channel = self.channel if room is None else room_channel(self.channel, namespace, room)
         scope = "pod" if room is None else "room"
         envelope = self._envelope(event, data, namespace, room, skip_sid)
+        if scope == "room" and not self.cluster:
+            # Handed to the ordered publisher: PUBLISHed in this order, pipelined, without the
+            # caller (an ack) waiting for the round trip, as socket.io's Redis adapter does.
+            self._outbox.append((channel, json.dumps(envelope, separators=(",", ":"))))
+            if self._sender is None:
+                self._sender = asyncio.ensure_future(self._send_outbox())
+            await super().emit(
+                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
+            )
+            return
+        # The PUBLISH goes out first and its round trip overlaps the local writes (CPU only):
+        # the emit takes max(round trip, local delivery), not their sum. _publish never raises.
         published = asyncio.ensure_future(self._publish(channel, envelope, scope))
         await asyncio.sleep(0)  # lets the publish write its command before the local work
         try:
@@ -253,6 +269,44 @@ class FanoutManager(DirectEmitManager):
             "skip_sid": skip_sid,
             "host_id": self.host_id,
         }
+
+    async def _send_outbox(self) -> None:
+        """The ordered publisher: everything handed over is PUBLISHed in order, in pipelines
+        of whatever accumulated meanwhile (one round trip for many messages under load). A
+        room's messages from one pod thus reach the other pods in the order they were accepted
+        here. Bounded: past ``OUTBOX_MAX`` unsent messages (Redis unreachable) the oldest are
+        dropped and counted as publish errors; those pods' clients resync."""
+        try:
+            while self._outbox:
+                batch, self._outbox = self._outbox, []
+                if len(batch) > OUTBOX_MAX:
+                    metrics.REDIS_PUBLISH_ERRORS.inc(len(batch) - OUTBOX_MAX)
+                    log.warning("fan-out outbox full: %d messages dropped", len(batch) - OUTBOX_MAX)
+                    batch = batch[-OUTBOX_MAX:]
+                await self._publish_batch(batch)
+        finally:
+            self._sender = None
+
+    async def _publish_batch(self, batch: list[tuple[str, str]]) -> None:
+        started = time.perf_counter()
+        try:
+            assert self.redis is not None, "fan-out not initialized"
+            for attempt in (1, 2):
+                try:
+                    pipe = self.redis.pipeline(transaction=False)
+                    for channel, payload in batch:
+                        pipe.publish(channel, payload)
+                    await pipe.execute()
+                    metrics.FANOUT_PUBLISHED.labels("room").inc(len(batch))
+                    return
+                except (RedisConnectionError, RedisTimeoutError):
+                    if attempt == 2:
+                        raise
+        except Exception as exc:  # local sockets had them; other pods' clients resync
+            metrics.REDIS_PUBLISH_ERRORS.inc(len(batch))
+            log.warning("fan-out publish of %d messages failed: %s", len(batch), exc)
+        finally:
+            metrics.REDIS_PUBLISH_SECONDS.observe(time.perf_counter() - started)
 
     async def _publish(self, channel: str, message: dict[str, Any], scope: str = "room") -> int:
         """PUBLISH, a second attempt after a connection error (a pooled connection that
