@@ -75,16 +75,21 @@ def redis_client(
     if opts.pop("cluster", False):
         return cluster_client(url, decode, socket_timeout, opts)
     pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=MAX_CONNECTIONS,
-        timeout=POOL_TIMEOUT_S,
-        decode_responses=decode,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=5,
-        health_check_interval=10,
-        **opts,
+        url, **_pool_options(decode, socket_timeout), **opts
     )
     return aioredis.Redis(connection_pool=pool)
+
+
+def _pool_options(decode: bool, socket_timeout: float | None) -> dict[str, Any]:
+    """The blocking pool every plain client gets (see the module doc)."""
+    return {
+        "max_connections": MAX_CONNECTIONS,
+        "timeout": POOL_TIMEOUT_S,
+        "decode_responses": decode,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 10,
+    }
 
 
 def node_client(
@@ -98,15 +103,7 @@ def node_client(
     node), with the same ACL/TLS options."""
     opts = {k: v for k, v in (options or {}).items() if k != "cluster"}
     pool = aioredis.BlockingConnectionPool(
-        host=host,
-        port=port,
-        max_connections=MAX_CONNECTIONS,
-        timeout=POOL_TIMEOUT_S,
-        decode_responses=decode,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=5,
-        health_check_interval=10,
-        **opts,
+        host=host, port=port, **_pool_options(decode, socket_timeout), **opts
     )
     return aioredis.Redis(connection_pool=pool)
 

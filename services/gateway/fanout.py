@@ -39,8 +39,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -58,6 +58,7 @@ from .fanout_cluster import ShardedSubscriber
 
 log = logging.getLogger("parley.gateway.fanout")
 MAX_RETRY_S = 2.0
+T = TypeVar("T")
 OUTBOX_MAX = 10_000  # room messages waiting for their PUBLISH (Redis slow or away)
 SUBSCRIBE_WAIT_S = 2.0  # a join waits at most this long for Redis to confirm a subscription
 
@@ -289,19 +290,17 @@ class FanoutManager(DirectEmitManager):
 
     async def _publish_batch(self, batch: list[tuple[str, str]]) -> None:
         started = time.perf_counter()
-        try:
+
+        async def send() -> None:
             assert self.redis is not None, "fan-out not initialized"
-            for attempt in (1, 2):
-                try:
-                    pipe = self.redis.pipeline(transaction=False)
-                    for channel, payload in batch:
-                        pipe.publish(channel, payload)
-                    await pipe.execute()
-                    metrics.FANOUT_PUBLISHED.labels("room").inc(len(batch))
-                    return
-                except (RedisConnectionError, RedisTimeoutError):
-                    if attempt == 2:
-                        raise
+            pipe = self.redis.pipeline(transaction=False)
+            for channel, payload in batch:
+                pipe.publish(channel, payload)
+            await pipe.execute()
+
+        try:
+            await _twice(send)
+            metrics.FANOUT_PUBLISHED.labels("room").inc(len(batch))
         except Exception as exc:  # local sockets had them; other pods' clients resync
             metrics.REDIS_PUBLISH_ERRORS.inc(len(batch))
             log.warning("fan-out publish of %d messages failed: %s", len(batch), exc)
@@ -313,20 +312,17 @@ class FanoutManager(DirectEmitManager):
         died with a Redis restart); returns the number of receiving pods, 0 on failure."""
         started = time.perf_counter()
         payload = json.dumps(message, separators=(",", ":"))
-        try:
+
+        async def send() -> int:
             assert self.redis is not None, "fan-out not initialized"
-            for attempt in (1, 2):
-                try:
-                    if self.cluster and scope == "room":
-                        receivers = int(await self.redis.spublish(channel, payload))
-                    else:
-                        receivers = await publish(self.redis, channel, payload)
-                    metrics.FANOUT_PUBLISHED.labels(scope).inc()
-                    return receivers
-                except (RedisConnectionError, RedisTimeoutError):
-                    if attempt == 2:
-                        raise
-            return 0
+            if self.cluster and scope == "room":
+                return int(await self.redis.spublish(channel, payload))
+            return await publish(self.redis, channel, payload)
+
+        try:
+            receivers = await _twice(send)
+            metrics.FANOUT_PUBLISHED.labels(scope).inc()
+            return receivers
         except Exception as exc:  # local sockets still get it; other pods' clients resync
             metrics.REDIS_PUBLISH_ERRORS.inc()
             log.warning("fan-out publish on %s failed: %s", channel, exc)
@@ -418,3 +414,12 @@ class FanoutManager(DirectEmitManager):
             )
         except Exception:
             log.exception("local delivery of a fan-out message on %s failed", channel)
+
+
+async def _twice(send: Callable[[], Awaitable[T]]) -> T:
+    """``send()``, and once more after a connection error (a pooled connection that died with
+    a Redis restart)."""
+    try:
+        return await send()
+    except (RedisConnectionError, RedisTimeoutError):
+        return await send()

@@ -7,7 +7,17 @@ send ``queue``) of the pinned version."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+
+def take_all(queue: asyncio.Queue[Any]) -> list[Any]:
+    """Empty an Engine.IO socket's send queue (marking each item done); returns the items."""
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+        queue.task_done()
+    return items
 
 
 async def drop(eio: Any, eio_sid: str, discard_queued: bool = False) -> Any:
@@ -17,9 +27,7 @@ async def drop(eio: Any, eio_sid: str, discard_queued: bool = False) -> Any:
     if socket is None:
         return None
     if discard_queued:
-        while not socket.queue.empty():
-            socket.queue.get_nowait()
-            socket.queue.task_done()
+        take_all(socket.queue)
     await socket.close(wait=False, abort=True, reason=eio.reason.SERVER_DISCONNECT)
     await socket.queue.put(None)  # ends the WebSocket writer now, not at ping timeout
     return socket

@@ -45,6 +45,8 @@ from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers import asgi as eio_asgi
 
+from .transport import take_all
+
 log = logging.getLogger("parley.gateway.ws")
 
 _TEXT, _BINARY = 0x81, 0x82  # FIN + opcode 1 (text) / 2 (binary)
@@ -151,10 +153,13 @@ class Session:
         caller queues it instead."""
         if not self.writable():
             return False
+        self._append(frame)
+        return True
+
+    def _append(self, frame: bytes) -> None:
         if not self.pending:
             self.flusher.add(self)
         self.pending.append(frame)
-        return True
 
     def flush(self) -> None:
         """One write for every frame of this pass (several room emits often land in one)."""
@@ -168,8 +173,10 @@ class Session:
     async def send(self, pkt: Any) -> None:
         if not await self.socket.check_ping_timeout():
             return
-        if not self.try_write(frame_of(pkt.encode())):
-            self.queue.put_nowait(pkt)
+        if self.writable():
+            self._append(frame_of(pkt.encode()))
+        else:
+            self.queue.put_nowait(pkt)  # the drain encodes it when it is its turn
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
         await self._stock_close(wait=wait, abort=abort, reason=reason)
@@ -204,9 +211,7 @@ class Session:
         if not self.ended:
             self.ended = True
             await self.ws.close()
-        while not self.queue.empty():  # nothing more can be sent: free what is left
-            self.queue.get_nowait()
-            self.queue.task_done()
+        take_all(self.queue)  # nothing more can be sent: free what is left
 
     # --- the connection -----------------------------------------------------------------
 
@@ -215,7 +220,7 @@ class Session:
         if socket.connected and not await self._upgrade():
             return
         socket.connected = socket.upgraded = True
-        for pkt in _take_all(socket.queue):  # the OPEN packet, or what polling left
+        for pkt in take_all(socket.queue):  # the OPEN packet, or what polling left
             self.queue.put_nowait(pkt)
         socket.queue, socket.send, socket.close = self.queue, self.send, self.close
         socket.direct = self
@@ -272,14 +277,6 @@ class Session:
                 return
             except Exception:
                 log.exception("%s: error handling a received packet", socket.sid)
-
-
-def _take_all(queue: asyncio.Queue[Any]) -> list[Any]:
-    items = []
-    while not queue.empty():
-        items.append(queue.get_nowait())
-        queue.task_done()
-    return items
 
 
 class DirectWebSocket(eio_asgi.WebSocket):
